@@ -1,0 +1,1 @@
+"""Alma clients: HTTP session and rate limiter, Analytics reports, users' fees."""

@@ -1,0 +1,299 @@
+"""The Bursar ("Oasis") fixed-width file: one 97-character line per ledger line (reference §5).
+
+Why strict: the Bursar's loader reads by column position, so a line one character off shifts
+every field after it, and a truncated id bills the wrong person.  Every value is checked
+against its width (too wide -> FieldTooWide, never truncated), every line is exactly 97 ASCII
+characters, and `parse_line` is the exact inverse of `format_line` for tests and audits.
+
+Line layout: eight fields joined by single spaces (90 field characters + 7 separators).
+Columns are 1-based and inclusive; Python slices are given alongside.
+
+| # | field                    | width | justify | columns | slice    | content                        |
+|---|--------------------------|-------|---------|---------|----------|--------------------------------|
+| 1 | patron id (Emplid)       | 11    | left    | 1-11    | [0:11]   | fine.almaPatronId              |
+| - | separator                | 1     |         | 12      | [11]     | space                          |
+| 2 | library payment account  | 12    | left    | 13-24   | [12:24]  | md.chargeAcc                   |
+| - | separator                |       |         | 25      | [24]     |                                |
+| 3 | billing amount           | 10    | right   | 26-35   | [25:35]  | |amt|, two decimals, no sign   |
+| - | separator                |       |         | 36      | [35]     |                                |
+| 4 | fine due date            | 9     | left    | 37-45   | [36:45]  | MMDDYYYY + pad; blank reversal |
+| - | separator                |       |         | 46      | [45]     |                                |
+| 5 | fine billing date        | 9     | left    | 47-55   | [46:55]  | MMDDYYYY + pad; blank reversal |
+| - | separator                |       |         | 56      | [55]     |                                |
+| 6 | year and term code       | 5     | left    | 57-61   | [56:61]  | 2YYT + pad                     |
+| - | separator                |       |         | 62      | [61]     |                                |
+| 7 | reversal code            | 3     | left    | 63-65   | [62:65]  | "Y  " if amt < 0, else spaces  |
+| - | separator                |       |         | 66      | [65]     |                                |
+| 8 | fine reference number    | 31    | left    | 67-97   | [66:97]  | bursFineId (trailing pad kept) |
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Sequence
+
+from bursar.errors import BursarError, FieldTooWide
+from bursar.money import CENT, to_money
+
+LINE_LENGTH = 97
+
+# (name, width) of each field in order; separators are single spaces between them.
+_FIELDS: tuple[tuple[str, int], ...] = (
+    ("patron id", 11),
+    ("account", 12),
+    ("amount", 10),
+    ("due date", 9),
+    ("billing date", 9),
+    ("term code", 5),
+    ("reversal code", 3),
+    ("reference", 31),
+)
+# 0-based start of each field: 0, 12, 25, 36, 46, 56, 62, 66.
+_STARTS: tuple[int, ...] = tuple(
+    sum(width + 1 for _, width in _FIELDS[:k]) for k in range(len(_FIELDS))
+)
+# 0-based separator positions (1-based columns 12, 25, 36, 46, 56, 62, 66).
+SEPARATOR_COLUMNS: tuple[int, ...] = tuple(s - 1 for s in _STARTS[1:])
+
+_DATE_FORMAT = "%m%d%Y"
+_AMOUNT = re.compile(r"\d+\.\d{2}")
+_DATE = re.compile(r"\d{8}")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
+
+CHARGES_KIND = 1
+REVERSALS_KIND = 2
+
+
+class BadLine(BursarError, ValueError):
+    """A Bursar line that cannot be built or read: zero amount, missing charge dates, empty
+    required field, non-ASCII text, or (when parsing) wrong length/separators/field content."""
+
+
+@dataclass(frozen=True)
+class LineFields:
+    """The content of one line.  amount is signed: > 0 a charge, < 0 a reversal (0 is invalid).
+    Dates are required for a charge and ignored for a reversal (its date fields are blank)."""
+
+    patron_id: str
+    account: str
+    amount: Decimal
+    due_date: date | None
+    billing_date: date | None
+    term_code: str
+    reference: str
+
+
+def _text_field(name: str, value: str, width: int, *, right: bool = False) -> str:
+    """Pad one field to its width; refuse empty, non-ASCII or too-wide values."""
+    if not isinstance(value, str) or value == "":
+        raise BadLine(f"Bursar field '{name}' is empty")
+    if not _PRINTABLE_ASCII.fullmatch(value):
+        raise BadLine(f"Bursar field '{name}' has a character that is not printable ASCII: {value!r}")
+    if len(value) > width:
+        raise FieldTooWide(name, value, width)
+    return value.rjust(width) if right else value.ljust(width)
+
+
+def _date_field(name: str, value: date | None) -> str:
+    if value is None:
+        raise BadLine(f"a charge line needs a {name}")
+    return value.strftime(_DATE_FORMAT).ljust(9)
+
+
+def format_line(f: LineFields) -> str:
+    """The 97-character line (no newline) for one ledger line."""
+    amount = to_money(f.amount)
+    if amount != f.amount:
+        raise BadLine(f"amount {f.amount} is not a whole number of cents")
+    if amount == 0:
+        raise BadLine(f"a Bursar line cannot have a zero amount (reference {f.reference!r})")
+    reversal = amount < 0
+    fields = [
+        _text_field("patron id", f.patron_id, 11),  # cols 1-11
+        _text_field("account", f.account, 12),  # cols 13-24
+        _text_field("amount", f"{abs(amount).quantize(CENT):f}", 10, right=True),  # cols 26-35
+        " " * 9 if reversal else _date_field("due date", f.due_date),  # cols 37-45
+        " " * 9 if reversal else _date_field("billing date", f.billing_date),  # cols 47-55
+        _text_field("term code", f.term_code, 5),  # cols 57-61
+        "Y  " if reversal else "   ",  # cols 63-65
+        _text_field("reference", f.reference, 31),  # cols 67-97
+    ]
+    line = " ".join(fields)
+    assert len(line) == LINE_LENGTH  # guaranteed by the widths above
+    return line
+
+
+def _field(text: str, k: int) -> str:
+    start = _STARTS[k]
+    return text[start : start + _FIELDS[k][1]]
+
+
+def _parse_date(name: str, raw: str) -> date:
+    digits = raw[:8]
+    if raw[8] != " " or not _DATE.fullmatch(digits):
+        raise BadLine(f"Bursar line has a malformed {name}: {raw!r}")
+    try:
+        return datetime.strptime(digits, _DATE_FORMAT).date()
+    except ValueError:
+        raise BadLine(f"Bursar line has an impossible {name}: {raw!r}") from None
+
+
+def parse_line(text: str) -> LineFields:
+    """Read a line back by column positions (the inverse of `format_line`)."""
+    if len(text) != LINE_LENGTH:
+        raise BadLine(f"Bursar line is {len(text)} characters, not {LINE_LENGTH}")
+    if not _PRINTABLE_ASCII.fullmatch(text):
+        raise BadLine("Bursar line has a character that is not printable ASCII")
+    for col in SEPARATOR_COLUMNS:
+        if text[col] != " ":
+            raise BadLine(f"Bursar line has {text[col]!r} at column {col + 1}, expected a space")
+    values = [_field(text, k) for k in range(len(_FIELDS))]
+    patron, account, raw_amount, raw_due, raw_billing, term, code, reference = values
+    amount_text = raw_amount.lstrip(" ")
+    if not _AMOUNT.fullmatch(amount_text):
+        raise BadLine(f"Bursar line has a malformed amount: {raw_amount!r}")
+    amount = to_money(amount_text)
+    if amount == 0:
+        raise BadLine("Bursar line has a zero amount")
+    if code == "Y  ":
+        if raw_due != " " * 9 or raw_billing != " " * 9:
+            raise BadLine("Bursar reversal line carries dates")
+        amount, due, billing = -amount, None, None
+    elif code == "   ":
+        due = _parse_date("due date", raw_due)
+        billing = _parse_date("billing date", raw_billing)
+    else:
+        raise BadLine(f"Bursar line has a malformed reversal code: {code!r}")
+    fields = LineFields(
+        patron_id=patron.rstrip(" "),
+        account=account.rstrip(" "),
+        amount=amount,
+        due_date=due,
+        billing_date=billing,
+        term_code=term.rstrip(" "),
+        reference=reference.rstrip(" "),
+    )
+    for name, value in (
+        ("patron id", fields.patron_id),
+        ("account", fields.account),
+        ("term code", fields.term_code),
+        ("reference", fields.reference),
+    ):
+        if value == "":
+            raise BadLine(f"Bursar line has an empty {name}")
+    return fields
+
+
+def due_date(billing: date, due_day: int = 25) -> date:
+    """The due date for a charge billed on `billing` (reference §5.3): day `due_day` of the next
+    month, or of the month after when the billing day is past `due_day`.
+    2021-01-25 -> 2021-02-25; 2021-01-26 -> 2021-03-25; 2021-11-26 -> 2022-01-25."""
+    if isinstance(due_day, bool) or not isinstance(due_day, int) or not 1 <= due_day <= 28:
+        raise ValueError(f"due day must be 1..28 (it must exist in every month), got {due_day!r}")
+    months_ahead = 2 if billing.day > due_day else 1
+    index = billing.year * 12 + (billing.month - 1) + months_ahead
+    return date(index // 12, index % 12 + 1, due_day)
+
+
+def term_code(d: date) -> str:
+    """The Bursar year-and-term code of a billing date (reference §5.2): "2" + two-digit year +
+    1 (Jan-May, Spring), 4 (Jun-Jul, Summer) or 7 (Aug-Dec, Fall).  2021-06-01 -> "2214".
+    The scheme only has room for 2000-2099; other years are refused rather than wrapped."""
+    if not 2000 <= d.year <= 2099:
+        raise ValueError(f"term codes exist only for the years 2000-2099, got {d.year}")
+    term = "1" if d.month <= 5 else "4" if d.month <= 7 else "7"
+    return f"2{d.year % 100:02d}{term}"
+
+
+def charge_account(
+    location_code: str | None,
+    fine_type: str,
+    *,
+    law_pattern: str,
+    law: str,
+    replacement: str,
+    default: str,
+    replacement_type: str = "Lost item replacement fee",
+) -> str:
+    """The Bursar account a new fine is charged to (reference §5.4): the law library's account
+    when the location matches `law_pattern` (regex search; no location never matches), else the
+    replacement-fee account for `replacement_type` fines, else the default account."""
+    if location_code is not None and re.search(law_pattern, location_code):
+        return law
+    if fine_type == replacement_type:
+        return replacement
+    return default
+
+
+def file_name(prefix: str, export_date: str, export_id: int, kind: int) -> str:
+    """`<prefix>.<YYYYMMDD>.<exportId>.<kind>`; kind 1 = charges, 2 = reversals.
+    file_name("LIB_charges.dat", "20210920", 42, 1) -> "LIB_charges.dat.20210920.42.1"."""
+    if not prefix or "/" in prefix or "\\" in prefix:
+        raise ValueError(f"bad export file prefix {prefix!r}")
+    try:
+        if not re.fullmatch(r"\d{8}", export_date):
+            raise ValueError
+        datetime.strptime(export_date, "%Y%m%d")
+    except (TypeError, ValueError):
+        raise ValueError(f"export date must be YYYYMMDD, got {export_date!r}") from None
+    if isinstance(export_id, bool) or not isinstance(export_id, int) or export_id < 1:
+        raise ValueError(f"export id must be a positive integer, got {export_id!r}")
+    if kind not in (CHARGES_KIND, REVERSALS_KIND) or isinstance(kind, bool):
+        raise ValueError(f"file kind must be 1 (charges) or 2 (reversals), got {kind!r}")
+    return f"{prefix}.{export_date}.{export_id}.{kind}"
+
+
+def write_file_atomic(path: Path, lines: Sequence[str]) -> int:
+    """Write `lines` (each followed by "\\n", the last too) to `path` all at once.
+
+    Why: the file is uploaded to the Bursar later; a half-written file must never exist under
+    its real name.  The bytes go to a temporary file in the same directory, are fsynced, get
+    mode 0600 (fines data is personal), and are renamed over `path` (atomic on POSIX); then the
+    directory is fsynced so the rename survives a crash.  On any error the temporary file is
+    removed and `path` is untouched.  Returns the number of bytes written."""
+    path = Path(path)
+    for line in lines:
+        if "\n" in line or "\r" in line:
+            raise BadLine("a file line must not contain a line break")
+    try:
+        data = "".join(line + "\n" for line in lines).encode("ascii")
+    except UnicodeEncodeError:
+        raise BadLine(f"a line for {path.name} has a character that is not ASCII") from None
+    tmp_name: str | None = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+        tmp_name = None
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise BursarError(f"could not write {path}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp_name is not None:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+    return len(data)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist a rename in `directory` (best effort where directories cannot be opened)."""
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
