@@ -1,0 +1,1 @@
+"""The sandbox: a local Alma server, a local SFTP server and a seeded data generator."""
