@@ -1,0 +1,137 @@
+"""Open the configured store from `BURSAR_DB_URI`.
+
+The rest of the program only sees the `Store` protocol; which engine runs is decided here,
+once, from the URI's scheme.  Messages never echo a password from the URI (`redact_uri`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from bursar.errors import SettingsError, StoreError
+from bursar.store.base import Doc, Store, Where
+
+__all__ = ["Doc", "Store", "Where", "open_store", "redact_uri"]
+
+_SETTING = "BURSAR_DB_URI"
+
+# scheme://user:password@...  (the password runs to the last "@" before any query string)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# ?...&tlsCertificateKeyFilePassword=secret&...
+_QUERY_SECRET = re.compile(r"([?&][^=&]*password[^=&]*=)[^&]*", re.IGNORECASE)
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with any password replaced by "***", safe for messages and logs."""
+    m = _SCHEME.match(uri)
+    if not m:
+        return _QUERY_SECRET.sub(r"\1***", uri)
+    head, rest = uri[: m.end()], uri[m.end() :]
+    query_at = rest.find("?")
+    authority_end = len(rest) if query_at < 0 else query_at
+    at = rest.rfind("@", 0, authority_end)
+    if at >= 0:
+        userinfo = rest[:at]
+        if ":" in userinfo:
+            rest = userinfo.split(":", 1)[0] + ":***" + rest[at:]
+    return head + _QUERY_SECRET.sub(r"\1***", rest)
+
+
+def open_store(uri: str) -> Store:
+    """Open the store the URI names.
+
+    `sqlite:///relative/path.sqlite3` (relative to the cwd), `sqlite:////abs/path.sqlite3`,
+    `mongodb://host:port/dbname` or `mongodb+srv://...`.  A malformed URI is a SettingsError
+    (exit 2) naming BURSAR_DB_URI; a store that cannot be reached is a StoreError (exit 1).
+    """
+    uri = (uri or "").strip()
+    lower = uri.lower()
+    if lower.startswith("sqlite:"):
+        return _open_sqlite(uri)
+    if lower.startswith("mongodb://") or lower.startswith("mongodb+srv://"):
+        from bursar.store.mongo import MongoStore
+
+        return MongoStore(uri)
+    scheme = uri.split(":", 1)[0] if ":" in uri else ""
+    what = f"unknown scheme '{scheme}'" if scheme else "no scheme"
+    raise SettingsError(f"{_SETTING} is not usable ({what}): expected sqlite:///PATH or mongodb://HOST:PORT/DBNAME")
+
+
+def _open_sqlite(uri: str) -> Store:
+    from bursar.store.sqlite import SqliteStore
+
+    prefix = "sqlite:///"
+    if not uri.lower().startswith(prefix):
+        raise SettingsError(f"{_SETTING} is malformed: a SQLite URI is sqlite:///relative/path or sqlite:////abs/path")
+    raw = uri[len(prefix) :]
+    if not raw or raw.endswith("/") or "?" in raw or "#" in raw or "\x00" in raw:
+        raise SettingsError(f"{_SETTING} is malformed: {redact_uri(uri)!r} names no SQLite file")
+    return SqliteStore(Path(raw))
+
+
+# ---- value rules shared by both engines ---------------------------------------------------
+# Both engines check values the same way, so a document that one engine accepts the other
+# accepts too, and a typo or a float fails loudly at the store instead of corrupting data.
+
+CENT = Decimal("0.01")
+
+
+def unknown_field(coll: str, field: object) -> StoreError:
+    return StoreError(f"unknown field '{field}' in collection '{coll}'")
+
+
+def money_value(value: Any, name: str) -> Decimal:
+    """Money as a Decimal with exactly two places.  Anything that is not whole cents is
+    refused rather than rounded: rounding belongs to the money rules, not to storage."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise StoreError(f"{name}: {value} is not a storable amount of money")
+        try:
+            cents = value.quantize(CENT)
+        except InvalidOperation:
+            raise StoreError(f"{name}: {value} is not a storable amount of money") from None
+        if cents != value:
+            raise StoreError(f"{name}: {value} is not a whole number of cents")
+        return cents
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value).quantize(CENT)
+    raise StoreError(f"{name}: money must be a Decimal, got {type(value).__name__}")
+
+
+def datetime_value(value: Any, name: str) -> datetime:
+    """A naive datetime (the schema says which zone each field is in)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            raise StoreError(f"{name}: datetimes are stored naive, got one with a time zone")
+        return value
+    raise StoreError(f"{name}: expected a datetime, got {type(value).__name__}")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)  # exact; a float would not be
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def json_text(value: Any, name: str) -> str:
+    """JSON text for a JSON field; Decimals are written as strings (they read back as str)."""
+    try:
+        return json.dumps(value, default=_json_default, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise StoreError(f"{name}: not a JSON value ({e})") from None
+
+
+def utc_now() -> datetime:
+    """Naive UTC now, whole seconds: the stamp the store itself writes (meta.updated)."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def one_line(message: object) -> str:
+    """Error text from a driver, squeezed onto one line."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,576 @@
+"""The MongoDB engine (pymongo), on the original pyBursar's database layout.
+
+Why it looks the way it does:
+- Collection and field names are exactly the schema's (the original's), so an existing
+  pyBursar database works in place.  Only two collections are new: `counters` (ids) and
+  `meta` (small key/value state).
+- Ids come from an atomic counter per collection ({_id: collection, seq}) advanced with one
+  find_one_and_update($inc), never from "largest id + 1".  A database migrated from the
+  original has documents but no counter: before this process first allocates an id for a
+  collection it raises the counter to at least the largest existing id with `$max`, which is
+  atomic and never lowers it, so two processes seeding at once cannot hand out the same id.
+- Money is Decimal128 with two places.  Doubles (and ints) written by the original are read
+  exactly to cents; date strings it stored are parsed.  Legacy documents therefore read with
+  the same Python types as new ones.
+- A standalone mongod has no multi-document transactions: `transaction()` is a no-op and the
+  jobs order their writes so that re-running repairs a crash between any two of them.
+- `find` ordered by id reads keyset-paginated batches (each batch a complete query), so a
+  caller may update the documents it is iterating over without seeing one twice.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from bson.decimal128 import Decimal128
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
+from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI, OperationFailure, PyMongoError
+
+from bursar.errors import SettingsError, StoreError
+from bursar.store import (
+    CENT,
+    datetime_value,
+    json_text,
+    money_value,
+    one_line,
+    redact_uri,
+    unknown_field,
+    utc_now,
+)
+from bursar.store.base import Doc, Where
+from bursar.store.schema import BOOL, COLLECTIONS, DATETIME, INDEXES, INT, JSON, MONEY, STR
+
+DEFAULT_DATABASE = "almabursar"  # the original's database name
+COUNTERS = "counters"
+_BATCH = 1000  # documents per find() batch
+_LISTS = (list, tuple, set, frozenset)
+_BAD_DB_CHARS = re.compile(r'[/\\. "$*<>:|?\x00]')
+_LEGACY_DATE_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y")
+
+Codec = Callable[[Any], Any]
+
+
+# ---- value conversion: Python -> BSON -----------------------------------------------------
+
+
+def _encoder(coll: str, field: str, kind: str) -> Codec:
+    """Python value -> BSON value for one field, checking its type (None passes through)."""
+    name = f"{coll}.{field}"
+
+    def bad(value: Any, expected: str) -> StoreError:
+        return StoreError(f"{name}: expected {expected}, got {type(value).__name__}")
+
+    if kind == STR:
+
+        def enc(v: Any) -> Any:
+            if v is None or isinstance(v, str):
+                return v
+            raise bad(v, "str")
+
+    elif kind == INT:
+
+        def enc(v: Any) -> Any:
+            if v is None or (isinstance(v, int) and not isinstance(v, bool)):
+                return v
+            raise bad(v, "int")
+
+    elif kind == BOOL:
+
+        def enc(v: Any) -> Any:
+            if v is None or isinstance(v, bool):
+                return v
+            raise bad(v, "bool")
+
+    elif kind == MONEY:
+
+        def enc(v: Any) -> Any:
+            return None if v is None else Decimal128(money_value(v, name))
+
+    elif kind == DATETIME:
+
+        def enc(v: Any) -> Any:
+            if v is None:
+                return None
+            v = datetime_value(v, name)
+            # BSON dates hold milliseconds; truncating here makes every server (and the
+            # mongomock test double) store the same value.
+            return v.replace(microsecond=v.microsecond - v.microsecond % 1000)
+
+    elif kind == JSON:
+
+        def enc(v: Any) -> Any:
+            # through JSON text, so both engines give back the same value (Decimal -> str)
+            return None if v is None else json.loads(json_text(v, name))
+
+    else:  # pragma: no cover - schema.py only uses the kinds above
+        raise StoreError(f"{name}: unknown field type {kind!r}")
+    return enc
+
+
+# ---- value conversion: BSON (including the original's legacy values) -> Python ------------
+
+
+def _str_out(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, float) and v.is_integer():  # legacy: an id column pandas made numeric
+        return str(int(v))
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    raise TypeError(f"expected a string, found {type(v).__name__}")
+
+
+def _int_out(v: Any) -> int:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return int(v)
+    if isinstance(v, float) and v.is_integer():  # legacy ids migrated as doubles
+        return int(v)
+    raise TypeError(f"expected an integer, found {v!r}")
+
+
+def _bool_out(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int) and v in (0, 1):
+        return bool(v)
+    raise TypeError(f"expected a bool, found {v!r}")
+
+
+def _money_out(v: Any) -> Decimal:
+    if isinstance(v, Decimal128):
+        d = v.to_decimal()
+    elif isinstance(v, bool):
+        raise TypeError("expected money, found a bool")
+    elif isinstance(v, int):
+        d = Decimal(v)
+    elif isinstance(v, float):
+        # The one place a float is met: the original stored money as doubles.  repr() is the
+        # shortest text that reads back as the same double (12.1 -> "12.1"), so rounding that
+        # text to cents gives what the original meant, exactly.
+        d = Decimal(repr(v))
+    elif isinstance(v, str):
+        d = Decimal(v.strip())
+    else:
+        raise TypeError(f"expected money, found {type(v).__name__}")
+    if not d.is_finite():
+        raise ValueError(f"{v} is not an amount of money")
+    return d.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _naive_utc(v: datetime) -> datetime:
+    return v if v.tzinfo is None else v.astimezone(UTC).replace(tzinfo=None)
+
+
+def _datetime_out(v: Any) -> datetime | None:
+    if isinstance(v, datetime):
+        return _naive_utc(v)
+    if isinstance(v, str):  # the original kept some Analytics dates as the raw string
+        text = v.strip()
+        if not text:
+            return None
+        try:
+            return _naive_utc(datetime.fromisoformat(text))
+        except ValueError:
+            pass
+        for fmt in _LEGACY_DATE_FORMATS:
+            try:
+                return datetime.strptime(text, fmt)
+            except ValueError:
+                continue
+        raise ValueError(f"unrecognised date {text!r}")
+    raise TypeError(f"expected a date, found {type(v).__name__}")
+
+
+_DECODERS: dict[str, Codec] = {
+    STR: _str_out,
+    INT: _int_out,
+    BOOL: _bool_out,
+    MONEY: _money_out,
+    DATETIME: _datetime_out,
+    JSON: lambda v: v,
+}
+
+
+class _Collection:
+    """Prepared once per collection: converters and the projection that leaves out `_id`
+    and any legacy extra fields (such as the original's `exported_fines`)."""
+
+    def __init__(self, name: str, fields: dict[str, str]):
+        self.name = name
+        self.fields = fields
+        self.encoders: dict[str, Codec] = {f: _encoder(name, f, k) for f, k in fields.items()}
+        self.encoders["id"] = _encoder(name, "id", INT)
+        self.decoders = [(f, _DECODERS[k]) for f, k in fields.items()]
+        self.projection: dict[str, int] = {"_id": 0, "id": 1, **{f: 1 for f in fields}}
+
+    def encode(self, doc: Doc) -> dict[str, Any]:
+        out = {}
+        for f, v in doc.items():
+            if f == "id":
+                raise StoreError(f"{self.name}: a new document must not carry an id (the store assigns it)")
+            enc = self.encoders.get(f)
+            if enc is None:
+                raise unknown_field(self.name, f)
+            out[f] = enc(v)
+        return out
+
+    def decode(self, raw: dict[str, Any]) -> Doc:
+        field = "id"
+        try:
+            out: Doc = {"id": _int_out(raw.get("id"))}
+            for field, dec in self.decoders:
+                v = raw.get(field)
+                out[field] = None if v is None else dec(v)
+        except (TypeError, ValueError, InvalidOperation) as e:
+            raise StoreError(
+                f"{self.name} document id={raw.get('id')!r}: field '{field}' is unreadable ({one_line(e)})"
+            ) from None
+        return out
+
+
+_COLLECTIONS = {name: _Collection(name, fields) for name, fields in COLLECTIONS.items()}
+
+
+def _database_name(uri: str) -> str:
+    try:
+        path = urlsplit(uri).path
+    except ValueError as e:
+        raise SettingsError(f"BURSAR_DB_URI is malformed ({one_line(e)})") from None
+    name = unquote(path.lstrip("/"))
+    if not name:
+        return DEFAULT_DATABASE
+    if _BAD_DB_CHARS.search(name) or len(name) > 63:
+        # the name is not echoed: with an unescaped "/" in a password it could be part of it
+        raise SettingsError(
+            'BURSAR_DB_URI names an invalid MongoDB database (at most 63 characters, none of / \\ . space " $)'
+        )
+    return name
+
+
+# ---- the store ----------------------------------------------------------------------------
+
+
+class MongoStore:
+    """The Store protocol on a MongoDB database (see the module docstring).
+
+    `client` may be injected (tests pass a mongomock.MongoClient); the database name still
+    comes from the URI.  An injected client is not closed by close().
+    """
+
+    engine = "mongodb"
+
+    def __init__(self, uri: str, client: Any = None):
+        self._redacted = redact_uri(uri)
+        self._secrets = _secrets_of(uri)
+        self.database = _database_name(uri)
+        self._own_client = client is None
+        if client is None:
+            options: dict[str, Any] = {"tz_aware": False, "appname": "pyBursar"}
+            if "serverselectiontimeoutms" not in uri.lower():
+                options["serverSelectionTimeoutMS"] = 15000
+            try:
+                client = MongoClient(uri, **options)
+            except InvalidURI as e:
+                raise SettingsError(f"BURSAR_DB_URI is malformed: {self._scrub(e)}") from None
+            except ConfigurationError as e:
+                if uri.lower().startswith("mongodb+srv://"):  # the SRV lookup itself failed
+                    raise StoreError(f"cannot resolve MongoDB at {self._redacted}: {self._scrub(e)}") from None
+                raise SettingsError(f"BURSAR_DB_URI is malformed: {self._scrub(e)}") from None
+            except (ValueError, TypeError) as e:
+                raise SettingsError(f"BURSAR_DB_URI is malformed: {self._scrub(e)}") from None
+        self._client = client
+        self._db = client[self.database]
+        self._seeded: set[str] = set()  # collections whose counter this process has seeded
+        try:
+            self._ensure_indexes()
+        except StoreError:
+            self.close()
+            raise
+
+    # -- helpers --
+
+    def _scrub(self, e: object) -> str:
+        text = one_line(e)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        """pymongo errors -> one-line StoreError naming the (redacted) server."""
+        try:
+            yield
+        except PyMongoError as e:
+            raise StoreError(f"MongoDB {what} failed at {self._redacted}: {self._scrub(e)}") from None
+
+    @staticmethod
+    def _coll(coll: str) -> _Collection:
+        c = _COLLECTIONS.get(coll)
+        if c is None:
+            raise StoreError(f"unknown collection '{coll}'")
+        return c
+
+    def _ensure_indexes(self) -> None:
+        """Indexes for every lookup.  Only missing ones are created, so opening a large
+        database costs one index listing per collection, not an index build attempt."""
+        with self._guard("index creation"):
+            for coll in COLLECTIONS:
+                c = self._db[coll]
+                have = {tuple(k for k, _ in info["key"]) for info in c.index_information().values()}
+                if ("id",) not in have:
+                    try:
+                        c.create_index("id", unique=True)
+                    except OperationFailure:
+                        # An original database may hold duplicate ids (its max + 1 allocation
+                        # could race): keep a plain index then rather than refuse to open.
+                        c.create_index("id")
+                for field in INDEXES.get(coll, []):
+                    if (field,) not in have:
+                        # meta keys are upserted, so their uniqueness is enforced
+                        c.create_index(field, unique=(coll, field) == ("meta", "key"))
+
+    def _filter(self, c: _Collection, where: Where | None) -> dict[str, Any]:
+        if not where:
+            return {}
+        out: dict[str, Any] = {}
+        for f, v in where.items():
+            enc = c.encoders.get(f)
+            if enc is None:
+                raise unknown_field(c.name, f)
+            if isinstance(v, _LISTS):
+                # None inside $in matches a missing field too, as None does on its own
+                out[f] = {"$in": [enc(x) for x in v]}
+            else:
+                out[f] = enc(v)  # None matches null and missing
+        return out
+
+    @staticmethod
+    def _sort(c: _Collection, order_by: str, descending: bool) -> list[tuple[str, int]]:
+        if order_by not in c.encoders:
+            raise unknown_field(c.name, order_by)
+        d = DESCENDING if descending else ASCENDING
+        return [("id", d)] if order_by == "id" else [(order_by, d), ("id", d)]
+
+    def _reserve(self, coll: str, n: int) -> int:
+        """Reserve n consecutive ids for coll atomically; return the first."""
+        counters = self._db[COUNTERS]
+        with self._guard(f"id allocation for {coll}"):
+            if coll not in self._seeded:
+                # Documents written without the counter (a migrated database, or an original
+                # pyBursar still running) must never be handed their ids again.
+                top = self._db[coll].find_one(
+                    {"id": {"$type": "number"}}, {"_id": 0, "id": 1}, sort=[("id", DESCENDING)]
+                )
+                seed = _int_out(top["id"]) if top else 0
+                self._upsert_retry(lambda: counters.update_one({"_id": coll}, {"$max": {"seq": seed}}, upsert=True))
+                self._seeded.add(coll)
+            doc = self._upsert_retry(
+                lambda: counters.find_one_and_update(
+                    {"_id": coll}, {"$inc": {"seq": n}}, upsert=True, return_document=ReturnDocument.AFTER
+                )
+            )
+        return _int_out(doc["seq"]) - n + 1
+
+    @staticmethod
+    def _upsert_retry(op: Callable[[], Any]) -> Any:
+        """Two concurrent upserts of a missing counter can collide on _id; the loser's
+        retry finds the document and simply updates it."""
+        try:
+            return op()
+        except DuplicateKeyError:
+            return op()
+
+    # -- writes --
+
+    def insert(self, coll: str, doc: Doc) -> int:
+        c = self._coll(coll)
+        raw = c.encode(doc)
+        new_id = self._reserve(coll, 1)
+        raw["id"] = new_id
+        with self._guard(f"insert into {coll}"):
+            self._db[coll].insert_one(raw)
+        doc["id"] = new_id
+        return new_id
+
+    def insert_many(self, coll: str, docs: Iterable[Doc]) -> list[int]:
+        c = self._coll(coll)
+        docs = list(docs)
+        raws = [c.encode(doc) for doc in docs]
+        if not raws:
+            return []
+        first = self._reserve(coll, len(raws))  # one $inc for the whole block
+        ids = list(range(first, first + len(raws)))
+        for raw, i in zip(raws, ids, strict=True):
+            raw["id"] = i
+        with self._guard(f"insert into {coll}"):
+            self._db[coll].insert_many(raws, ordered=True)
+        for doc, i in zip(docs, ids, strict=True):
+            doc["id"] = i
+        return ids
+
+    def _set(self, c: _Collection, fields: Doc) -> dict[str, Any]:
+        out = {}
+        for f, v in fields.items():
+            if f == "id":
+                raise StoreError(f"{c.name}: the id of a document cannot be changed")
+            enc = c.encoders.get(f)
+            if enc is None:
+                raise unknown_field(c.name, f)
+            out[f] = enc(v)
+        return {"$set": out}
+
+    def update(self, coll: str, id: int, fields: Doc) -> None:
+        c = self._coll(coll)
+        key = {"id": c.encoders["id"](id)}
+        if not fields:
+            if self.get(coll, id) is None:
+                raise StoreError(f"{coll} has no document with id {id}")
+            return
+        change = self._set(c, fields)
+        with self._guard(f"update of {coll}"):
+            matched = self._db[coll].update_one(key, change).matched_count
+        if not matched:
+            raise StoreError(f"{coll} has no document with id {id}")
+
+    def update_where(self, coll: str, where: Where, fields: Doc) -> int:
+        c = self._coll(coll)
+        flt = self._filter(c, where)
+        if not fields:
+            return self.count(coll, where)
+        change = self._set(c, fields)
+        with self._guard(f"update of {coll}"):
+            return int(self._db[coll].update_many(flt, change).matched_count)
+
+    def delete_where(self, coll: str, where: Where) -> int:
+        c = self._coll(coll)
+        flt = self._filter(c, where)
+        with self._guard(f"delete from {coll}"):
+            return int(self._db[coll].delete_many(flt).deleted_count)
+
+    # -- reads --
+
+    def get(self, coll: str, id: int) -> Doc | None:
+        c = self._coll(coll)
+        with self._guard(f"read of {coll}"):
+            raw = self._db[coll].find_one({"id": c.encoders["id"](id)}, c.projection)
+        return None if raw is None else c.decode(raw)
+
+    def find_one(self, coll: str, where: Where, *, order_by: str = "id", descending: bool = False) -> Doc | None:
+        c = self._coll(coll)
+        flt = self._filter(c, where)
+        sort = self._sort(c, order_by, descending)
+        with self._guard(f"read of {coll}"):
+            raw = self._db[coll].find_one(flt, c.projection, sort=sort)
+        return None if raw is None else c.decode(raw)
+
+    def find(
+        self,
+        coll: str,
+        where: Where | None = None,
+        *,
+        order_by: str = "id",
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[Doc]:
+        # Everything is checked now, not at the first next(): a typo fails at the call.
+        c = self._coll(coll)
+        flt = self._filter(c, where)
+        sort = self._sort(c, order_by, descending)
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise StoreError(f"find on {coll}: limit must be a non-negative int, got {limit!r}")
+        if order_by == "id":
+            return self._id_batches(c, flt, descending, limit)
+        return self._cursor(c, flt, sort, limit)
+
+    def _id_batches(self, c: _Collection, flt: dict[str, Any], descending: bool, limit: int | None) -> Iterator[Doc]:
+        """Keyset pagination on id: each batch starts after the last id seen."""
+        op, direction = ("$lt", DESCENDING) if descending else ("$gt", ASCENDING)
+        remaining = limit
+        last: int | None = None
+        while remaining is None or remaining > 0:
+            size = _BATCH if remaining is None else min(_BATCH, remaining)
+            query = flt if last is None else {"$and": [flt, {"id": {op: last}}]} if flt else {"id": {op: last}}
+            with self._guard(f"read of {c.name}"):
+                raws = list(self._db[c.name].find(query, c.projection).sort("id", direction).limit(size))
+            for raw in raws:
+                yield c.decode(raw)
+            if len(raws) < size:
+                return
+            if remaining is not None:
+                remaining -= len(raws)
+            last = _int_out(raws[-1]["id"])
+
+    def _cursor(
+        self, c: _Collection, flt: dict[str, Any], sort: list[tuple[str, int]], limit: int | None
+    ) -> Iterator[Doc]:
+        """Other orders: one server cursor, fetched in batches (values of mixed legacy types
+        make keyset pagination on arbitrary fields unsafe)."""
+        if limit == 0:
+            return  # Mongo's limit(0) would mean "no limit"
+        with self._guard(f"read of {c.name}"):
+            cursor = self._db[c.name].find(flt, c.projection).sort(sort).batch_size(_BATCH)
+            if limit is not None:
+                cursor = cursor.limit(limit)
+            try:
+                for raw in cursor:
+                    yield c.decode(raw)
+            finally:
+                cursor.close()
+
+    def count(self, coll: str, where: Where | None = None) -> int:
+        c = self._coll(coll)
+        flt = self._filter(c, where)
+        with self._guard(f"count of {coll}"):
+            return int(self._db[coll].count_documents(flt))
+
+    # -- transactions, meta, close --
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A documented no-op: a standalone mongod has no multi-document transactions, so
+        writes made before an exception stay.  Jobs are written to be safely re-run."""
+        yield
+
+    def get_meta(self, key: str) -> Any:
+        doc = self.find_one("meta", {"key": key})
+        return None if doc is None else doc["value"]
+
+    def set_meta(self, key: str, value: Any) -> None:
+        c = _COLLECTIONS["meta"]
+        change = self._set(c, {"value": value, "updated": utc_now()})
+        meta = self._db["meta"]
+        with self._guard("write of meta"):
+            if meta.update_one({"key": c.encoders["key"](key)}, change).matched_count:
+                return
+        new_id = self._reserve("meta", 1)
+        with self._guard("write of meta"):
+            try:
+                meta.insert_one({"id": new_id, "key": key, **change["$set"]})
+            except DuplicateKeyError:  # another process created the key meanwhile
+                meta.update_one({"key": key}, change)
+
+    def close(self) -> None:
+        if self._own_client:
+            self._client.close()
+
+    def __repr__(self) -> str:
+        return f"MongoStore({self._redacted!r})"
+
+
+def _secrets_of(uri: str) -> list[str]:
+    """The URI's password, raw and decoded, so driver messages can be scrubbed of it."""
+    try:
+        userinfo = urlsplit(uri).netloc.rpartition("@")[0]
+    except ValueError:
+        return []
+    if ":" not in userinfo:
+        return []
+    password = userinfo.split(":", 1)[1]
+    return [s for s in {password, unquote(password)} if s]

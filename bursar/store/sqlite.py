@@ -1,0 +1,583 @@
+"""The embedded engine: one SQLite file (stdlib sqlite3, WAL mode).
+
+Why it looks the way it does:
+- One table per collection, the schema's fields as real columns, `id INTEGER PRIMARY KEY
+  AUTOINCREMENT`: ids start at 1 and are never reused, even after a delete.
+- Money is INTEGER cents, datetimes ISO text (sorts in time order), bools 0/1, JSON as text.
+  Reading gives the Python types back.
+- The connection runs in autocommit mode; `transaction()` issues BEGIN IMMEDIATE itself, so
+  a transaction takes the write lock up front and cannot deadlock on a read->write upgrade.
+- The import job does hundreds of thousands of single-row lookups and inserts, so SQL strings
+  are built once per (operation, collection, shape) and cached, and values are converted by
+  per-field functions prepared at open time.
+- `find` reads in keyset-paginated batches: each batch is a complete statement, so callers may
+  update or delete the rows they are iterating over (SQLite leaves that undefined for a
+  statement still in progress) and memory stays bounded.
+
+A store object is one connection: use it from one thread at a time (it may move between
+threads); give concurrent threads their own SqliteStore on the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bursar.errors import StoreError
+from bursar.store import (
+    datetime_value,
+    json_text,
+    money_value,
+    one_line,
+    unknown_field,
+    utc_now,
+)
+from bursar.store.base import Doc, Where
+from bursar.store.schema import BOOL, COLLECTIONS, DATETIME, INDEXES, INT, JSON, MONEY, STR
+
+USER_VERSION = 1  # PRAGMA user_version of the layout this module writes
+_BATCH = 1000  # rows per find() batch
+_UNIQUE = {("meta", "key")}  # indexes that are unique (meta keys are set by upsert)
+_COLUMN_TYPE = {STR: "TEXT", INT: "INTEGER", BOOL: "INTEGER", MONEY: "INTEGER", DATETIME: "TEXT", JSON: "TEXT"}
+_LISTS = (list, tuple, set, frozenset)
+# Indexed fields whose values repeat a lot (flags, states, the "\\N" loan id).  Without
+# ANALYZE statistics SQLite may pick their index over a selective one, e.g. almaLoanId over
+# rootAlmaFineId: milliseconds instead of microseconds.  When a filter also names a selective
+# indexed field, these are written as `+"field"`, which keeps them out of index choice.
+_LOW_SELECTIVITY = {("fines", "almaLoanId"), ("burs_exports", "state"), ("jobs", "type")} | {
+    (coll, f) for coll, fields in COLLECTIONS.items() for f, k in fields.items() if k == BOOL
+}
+_INDEXED = {(coll, f) for coll, fields in INDEXES.items() for f in fields} | {(c, "id") for c in COLLECTIONS}
+
+Encoder = Callable[[Any], Any]
+
+
+def _q(name: str) -> str:
+    """A quoted SQL identifier (fields such as `type`, `key` and `value` are keywords)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+# ---- value conversion ---------------------------------------------------------------------
+
+
+def _encoder(coll: str, field: str, kind: str) -> Encoder:
+    """Python value -> SQLite value for one field, checking its type (None passes through)."""
+    name = f"{coll}.{field}"
+
+    def bad(value: Any, expected: str) -> StoreError:
+        return StoreError(f"{name}: expected {expected}, got {type(value).__name__}")
+
+    if kind == STR:
+
+        def enc(v: Any) -> Any:
+            if v is None or isinstance(v, str):
+                return v
+            raise bad(v, "str")
+
+    elif kind == INT:
+
+        def enc(v: Any) -> Any:
+            if v is None or (isinstance(v, int) and not isinstance(v, bool)):
+                return v
+            raise bad(v, "int")
+
+    elif kind == BOOL:
+
+        def enc(v: Any) -> Any:
+            if v is True:
+                return 1
+            if v is False:
+                return 0
+            if v is None:
+                return None
+            raise bad(v, "bool")
+
+    elif kind == MONEY:
+
+        def enc(v: Any) -> Any:
+            # exact: whole cents as an integer.  Fast path for the usual Decimal; anything
+            # unusual (not whole cents, NaN, int, wrong type) goes through money_value.
+            if v is None:
+                return None
+            if type(v) is Decimal and v.is_finite():
+                cents = v.scaleb(2)
+                whole = int(cents)
+                if whole == cents:
+                    return whole
+            return int(money_value(v, name).scaleb(2))
+
+    elif kind == DATETIME:
+        last: list[Any] = [None, None]  # memo of the last value: isoformat() is slow and a
+        # run stamps thousands of rows with the same created/updated time
+
+        def enc(v: Any) -> Any:
+            # "YYYY-MM-DDTHH:MM:SS[.ffffff]": text order is time order
+            if v is None:
+                return None
+            if v == last[0] and type(v) is datetime:
+                return last[1]
+            text = datetime_value(v, name).isoformat()
+            last[0], last[1] = v, text
+            return text
+
+    elif kind == JSON:
+
+        def enc(v: Any) -> Any:
+            return None if v is None else json_text(v, name)
+
+    else:  # pragma: no cover - schema.py only uses the kinds above
+        raise StoreError(f"{name}: unknown field type {kind!r}")
+    return enc
+
+
+def _money_out(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2)  # 1234 -> Decimal("12.34"), 100 -> Decimal("1.00")
+
+
+_DECODERS: dict[str, Callable[[Any], Any] | None] = {
+    STR: None,
+    INT: None,
+    BOOL: bool,
+    MONEY: _money_out,
+    DATETIME: datetime.fromisoformat,
+    JSON: json.loads,
+}
+
+
+class _Table:
+    """Everything prepared once per collection: column list, SELECT prefix, converters."""
+
+    def __init__(self, name: str, fields: dict[str, str]):
+        self.name = name
+        self.q = _q(name)
+        self.fields = fields
+        self.columns: tuple[str, ...] = ("id", *fields)
+        self.select = "SELECT " + ", ".join(_q(c) for c in self.columns) + " FROM " + self.q
+        self.encoders: dict[str, Encoder] = {f: _encoder(name, f, k) for f, k in fields.items()}
+        self.encoders["id"] = _encoder(name, "id", INT)
+        self.field_encoders = [self.encoders[f] for f in fields]
+        self.decoders = [(f, d) for f, k in fields.items() if (d := _DECODERS[k]) is not None]
+        self.insert_all = (
+            f"INSERT INTO {self.q} ({', '.join(_q(c) for c in self.columns)}) "
+            f"VALUES ({', '.join('?' for _ in self.columns)})"
+        )
+
+    def decode(self, row: tuple[Any, ...]) -> Doc:
+        doc = dict(zip(self.columns, row, strict=True))
+        for field, dec in self.decoders:
+            value = doc[field]
+            if value is not None:
+                doc[field] = dec(value)
+        return doc
+
+
+_TABLES = {name: _Table(name, fields) for name, fields in COLLECTIONS.items()}
+
+
+# ---- the store ----------------------------------------------------------------------------
+
+
+class SqliteStore:
+    """The Store protocol on one SQLite file (see the module docstring)."""
+
+    engine = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path).absolute()
+        self._depth = 0  # transaction nesting
+        self._sql: dict[tuple[Any, ...], Any] = {}  # cached SQL per operation shape
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.path.exists():
+                # patron data: readable by the owner only (SQLite copies this mode to -wal/-shm)
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as e:
+            raise StoreError(f"cannot create the SQLite file {self.path}: {e.strerror or e}") from None
+        try:
+            self._conn = sqlite3.connect(
+                str(self.path),
+                timeout=30.0,
+                isolation_level=None,  # autocommit; transaction() says BEGIN itself
+                check_same_thread=False,
+                cached_statements=512,
+            )
+        except sqlite3.Error as e:
+            raise self._error(e) from None
+        try:
+            self._conn.execute("PRAGMA busy_timeout = 30000")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._prepare_schema()
+        except sqlite3.Error as e:
+            self._conn.close()
+            raise self._error(e) from None
+        except StoreError:
+            self._conn.close()
+            raise
+
+    # -- opening --
+
+    def _prepare_schema(self) -> None:
+        """Create missing tables, columns and indexes; record the layout version.
+
+        The check runs without a lock, so opening the store while another process holds a
+        long write transaction does not wait; the write lock is taken only when something
+        is missing.
+        """
+        if self._schema_is_current():
+            return
+        with self.transaction():
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > USER_VERSION:
+                raise StoreError(
+                    f"the SQLite file {self.path} has layout version {version}, newer than this "
+                    f"pyBursar understands ({USER_VERSION})"
+                )
+            for t in _TABLES.values():
+                cols = ", ".join(f"{_q(f)} {_COLUMN_TYPE[k]}" for f, k in t.fields.items())
+                self._conn.execute(f"CREATE TABLE IF NOT EXISTS {t.q} (id INTEGER PRIMARY KEY AUTOINCREMENT, {cols})")
+                have = {row[1] for row in self._conn.execute(f"PRAGMA table_info({t.q})")}
+                for f, k in t.fields.items():
+                    if f not in have:  # a field added to the schema after the file was made
+                        self._conn.execute(f"ALTER TABLE {t.q} ADD COLUMN {_q(f)} {_COLUMN_TYPE[k]}")
+            for coll, fields in INDEXES.items():
+                for f in fields:
+                    unique = "UNIQUE " if (coll, f) in _UNIQUE else ""
+                    self._conn.execute(
+                        f"CREATE {unique}INDEX IF NOT EXISTS {_q(f'ix_{coll}_{f}')} ON {_q(coll)} ({_q(f)})"
+                    )
+            if version != USER_VERSION:
+                self._conn.execute(f"PRAGMA user_version = {USER_VERSION}")
+
+    def _schema_is_current(self) -> bool:
+        if self._conn.execute("PRAGMA user_version").fetchone()[0] != USER_VERSION:
+            return False
+        indexes = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        for coll, fields in INDEXES.items():
+            if any(f"ix_{coll}_{f}" not in indexes for f in fields):
+                return False
+        for t in _TABLES.values():
+            have = {row[1] for row in self._conn.execute(f"PRAGMA table_info({t.q})")}
+            if not have.issuperset(t.columns):
+                return False
+        return True
+
+    # -- helpers --
+
+    def _error(self, e: BaseException) -> StoreError:
+        return StoreError(f"SQLite error on {self.path}: {one_line(e)}")
+
+    @staticmethod
+    def _table(coll: str) -> _Table:
+        t = _TABLES.get(coll)
+        if t is None:
+            raise StoreError(f"unknown collection '{coll}'")
+        return t
+
+    def _where(self, t: _Table, where: Where | None) -> tuple[str, list[Any]]:
+        """(SQL condition, parameters) for an equality filter; "1" when there is none.
+
+        None -> IS NULL; a list/tuple/set -> IN, passed as one JSON array so every list
+        length shares one cached statement (and SQLite's variable limit never applies).
+        """
+        if not where:
+            return "1", []
+        shape = tuple(
+            (k, 0 if v is None else (3 if None in v else 2) if isinstance(v, _LISTS) else 1) for k, v in where.items()
+        )
+        key = ("where", t.name, shape)
+        cached = self._sql.get(key)
+        if cached is None:
+            parts = []
+            for field, _ in shape:
+                if field not in t.encoders:
+                    raise unknown_field(t.name, field)
+            selective = any((t.name, f) in _INDEXED and (t.name, f) not in _LOW_SELECTIVITY for f, _ in shape)
+            for field, kind in shape:
+                c = _q(field)
+                if selective and (t.name, field) in _LOW_SELECTIVITY:
+                    c = "+" + c
+                if kind == 0:
+                    parts.append(f"{c} IS NULL")
+                elif kind == 1:
+                    parts.append(f"{c} = ?")
+                elif kind == 2:
+                    parts.append(f"{c} IN (SELECT value FROM json_each(?))")
+                else:
+                    parts.append(f"({c} IN (SELECT value FROM json_each(?)) OR {c} IS NULL)")
+            cached = self._sql[key] = " AND ".join(parts)
+        params: list[Any] = []
+        encoders = t.encoders
+        for field, value in where.items():
+            if value is None:
+                continue
+            enc = encoders[field]
+            if isinstance(value, _LISTS):
+                params.append(json.dumps([enc(v) for v in value if v is not None]))
+            else:
+                params.append(enc(value))
+        return cached, params
+
+    @staticmethod
+    def _order(t: _Table, order_by: str, descending: bool) -> str:
+        if order_by not in t.encoders:
+            raise unknown_field(t.name, order_by)
+        d = " DESC" if descending else ""
+        if order_by == "id":
+            return f" ORDER BY id{d}"
+        return f" ORDER BY {_q(order_by)}{d}, id{d}"  # id breaks ties, so the order is total
+
+    def _exec(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, params)  # type: ignore[arg-type]
+        except sqlite3.Error as e:
+            raise self._error(e) from None
+
+    def _set_clause(self, t: _Table, fields: Doc) -> tuple[str, list[Any]]:
+        keys = tuple(fields)
+        key = ("set", t.name, keys)
+        cached = self._sql.get(key)
+        if cached is None:
+            for f in keys:
+                if f == "id":
+                    raise StoreError(f"{t.name}: the id of a document cannot be changed")
+                if f not in t.fields:
+                    raise unknown_field(t.name, f)
+            cached = self._sql[key] = ", ".join(f"{_q(f)} = ?" for f in keys)
+        encoders = t.encoders
+        return cached, [encoders[f](v) for f, v in fields.items()]
+
+    # -- writes --
+
+    def insert(self, coll: str, doc: Doc) -> int:
+        t = self._table(coll)
+        keys = tuple(doc)
+        key = ("insert", coll, keys)
+        cached = self._sql.get(key)
+        if cached is None:
+            for f in keys:
+                if f == "id":
+                    raise StoreError(f"{coll}: a new document must not carry an id (the store assigns it)")
+                if f not in t.fields:
+                    raise unknown_field(coll, f)
+            sql = (
+                f"INSERT INTO {t.q} ({', '.join(_q(f) for f in keys)}) VALUES ({', '.join('?' for _ in keys)})"
+                if keys
+                else f"INSERT INTO {t.q} DEFAULT VALUES"
+            )
+            cached = self._sql[key] = (sql, [t.encoders[f] for f in keys])
+        sql, encoders = cached
+        values = [enc(v) for enc, v in zip(encoders, doc.values(), strict=True)]
+        try:
+            new_id: int = self._conn.execute(sql, values).lastrowid  # type: ignore[assignment]
+        except sqlite3.Error as e:
+            raise self._error(e) from None
+        doc["id"] = new_id
+        return new_id
+
+    def insert_many(self, coll: str, docs: Iterable[Doc]) -> list[int]:
+        t = self._table(coll)
+        docs = list(docs)
+        rows: list[list[Any]] = []
+        fields, encoders = list(t.fields), t.field_encoders
+        for doc in docs:
+            if "id" in doc:
+                raise StoreError(f"{coll}: a new document must not carry an id (the store assigns it)")
+            for f in doc:
+                if f not in t.fields:
+                    raise unknown_field(coll, f)
+            rows.append([enc(doc.get(f)) for f, enc in zip(fields, encoders, strict=True)])
+        if not rows:
+            return []
+        with self.transaction():
+            # The write lock is held, so the next ids are ours; explicit ids let executemany
+            # insert the block in one call (AUTOINCREMENT moves its sequence past them).
+            seq = self._exec("SELECT seq FROM sqlite_sequence WHERE name = ?", (coll,)).fetchone()
+            top = self._exec(f"SELECT max(id) FROM {t.q}").fetchone()[0]
+            first = max(seq[0] if seq else 0, top or 0) + 1
+            ids = list(range(first, first + len(rows)))
+            try:
+                self._conn.executemany(t.insert_all, ([i, *row] for i, row in zip(ids, rows, strict=True)))
+            except sqlite3.Error as e:
+                raise self._error(e) from None
+        for doc, i in zip(docs, ids, strict=True):
+            doc["id"] = i
+        return ids
+
+    def update(self, coll: str, id: int, fields: Doc) -> None:
+        t = self._table(coll)
+        if not fields:
+            if self.get(coll, id) is None:
+                raise StoreError(f"{coll} has no document with id {id}")
+            return
+        clause, params = self._set_clause(t, fields)
+        params.append(t.encoders["id"](id))
+        if self._exec(f"UPDATE {t.q} SET {clause} WHERE id = ?", params).rowcount == 0:
+            raise StoreError(f"{coll} has no document with id {id}")
+
+    def update_where(self, coll: str, where: Where, fields: Doc) -> int:
+        t = self._table(coll)
+        if not fields:
+            return self.count(coll, where)
+        clause, params = self._set_clause(t, fields)
+        cond, wparams = self._where(t, where)
+        return self._exec(f"UPDATE {t.q} SET {clause} WHERE {cond}", params + wparams).rowcount
+
+    def delete_where(self, coll: str, where: Where) -> int:
+        t = self._table(coll)
+        cond, params = self._where(t, where)
+        return self._exec(f"DELETE FROM {t.q} WHERE {cond}", params).rowcount
+
+    # -- reads --
+
+    def get(self, coll: str, id: int) -> Doc | None:
+        t = self._table(coll)
+        try:
+            row = self._conn.execute(t.select + " WHERE id = ?", (t.encoders["id"](id),)).fetchone()
+        except sqlite3.Error as e:
+            raise self._error(e) from None
+        return None if row is None else t.decode(row)
+
+    def find_one(self, coll: str, where: Where, *, order_by: str = "id", descending: bool = False) -> Doc | None:
+        t = self._table(coll)
+        cond, params = self._where(t, where)
+        key = ("find_one", coll, cond, order_by, descending)
+        sql = self._sql.get(key)
+        if sql is None:
+            sql = self._sql[key] = f"{t.select} WHERE {cond}{self._order(t, order_by, descending)} LIMIT 1"
+        try:
+            row = self._conn.execute(sql, params).fetchone()
+        except sqlite3.Error as e:
+            raise self._error(e) from None
+        return None if row is None else t.decode(row)
+
+    def find(
+        self,
+        coll: str,
+        where: Where | None = None,
+        *,
+        order_by: str = "id",
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[Doc]:
+        # Everything is checked now, not at the first next(): a typo fails at the call.
+        t = self._table(coll)
+        cond, params = self._where(t, where)
+        order = self._order(t, order_by, descending)
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise StoreError(f"find on {coll}: limit must be a non-negative int, got {limit!r}")
+        return self._batches(t, cond, params, order_by, descending, order, limit)
+
+    def _batches(
+        self,
+        t: _Table,
+        cond: str,
+        params: list[Any],
+        order_by: str,
+        descending: bool,
+        order: str,
+        limit: int | None,
+    ) -> Iterator[Doc]:
+        """Keyset pagination on (order_by, id): each batch starts after the last row seen."""
+        col = _q(order_by)
+        pos = t.columns.index(order_by)
+        after = " < " if descending else " > "
+        remaining = limit
+        last: tuple[Any, ...] | None = None
+        while remaining is None or remaining > 0:
+            size = _BATCH if remaining is None else min(_BATCH, remaining)
+            if last is None:
+                keyset, kparams = "", []
+            elif order_by == "id":
+                keyset, kparams = f" AND id{after}?", [last[0]]
+            elif last[pos] is None:
+                # NULLs come first in ascending order and last in descending order
+                if descending:
+                    keyset, kparams = f" AND ({col} IS NULL AND id < ?)", [last[0]]
+                else:
+                    keyset = f" AND (({col} IS NULL AND id > ?) OR {col} IS NOT NULL)"
+                    kparams = [last[0]]
+            else:
+                keyset = f" AND ({col}{after}? OR ({col} = ? AND id{after}?)"
+                keyset += f" OR {col} IS NULL)" if descending else ")"
+                kparams = [last[pos], last[pos], last[0]]
+            sql = f"{t.select} WHERE ({cond}){keyset}{order} LIMIT ?"
+            rows = self._exec(sql, [*params, *kparams, size]).fetchall()
+            for row in rows:
+                yield t.decode(row)
+            if len(rows) < size:
+                return
+            if remaining is not None:
+                remaining -= len(rows)
+            last = rows[-1]
+
+    def count(self, coll: str, where: Where | None = None) -> int:
+        t = self._table(coll)
+        cond, params = self._where(t, where)
+        return int(self._exec(f"SELECT count(*) FROM {t.q} WHERE {cond}", params).fetchone()[0])
+
+    # -- transactions, meta, close --
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One real transaction; nested use joins the outer one (only the outermost commits
+        or rolls back, so an exception caught inside an outer block does not undo anything
+        by itself)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._exec("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            if self._conn.in_transaction:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the original exception is the one worth reporting
+            raise
+        self._depth = 0
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if self._conn.in_transaction:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise self._error(e) from None
+
+    def get_meta(self, key: str) -> Any:
+        doc = self.find_one("meta", {"key": key})
+        return None if doc is None else doc["value"]
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self.transaction():
+            now = utc_now()
+            if not self.update_where("meta", {"key": key}, {"value": value, "updated": now}):
+                self.insert("meta", {"key": key, "value": value, "updated": now})
+
+    def close(self) -> None:
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # closing must not fail because of housekeeping
+        finally:
+            self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"

@@ -1,0 +1,145 @@
+"""What the SQLite engine puts in its file, read back with plain sqlite3: the layout other
+tools (backups, an operator with the sqlite3 shell) rely on."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bursar.errors import StoreError
+from bursar.store.schema import COLLECTIONS, INDEXES
+from bursar.store.sqlite import USER_VERSION, SqliteStore
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "bursar.sqlite3"
+
+
+@pytest.fixture
+def store(path: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore(path)
+    yield s
+    s.close()
+
+
+def raw(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def test_layout_version_wal_tables_and_indexes(store: SqliteStore, path: Path) -> None:
+    assert raw(path, "PRAGMA user_version") == [(USER_VERSION,)] == [(1,)]
+    assert raw(path, "PRAGMA journal_mode") == [("wal",)]
+    for coll, fields in COLLECTIONS.items():
+        columns = [row[1] for row in raw(path, f'PRAGMA table_info("{coll}")')]
+        assert columns == ["id", *fields], coll
+    indexed = {
+        (t, c)
+        for t, name in raw(path, "SELECT tbl_name, name FROM sqlite_master WHERE type='index'")
+        for (_, _, c) in raw(path, f'PRAGMA index_info("{name}")')
+    }
+    for coll, indexed_fields in INDEXES.items():
+        for f in indexed_fields:
+            assert (coll, f) in indexed, (coll, f)
+
+
+def test_values_are_stored_as_documented(store: SqliteStore, path: Path) -> None:
+    store.insert(
+        "trans_alma",
+        {
+            "fine": 1,
+            "amt": Decimal("-12.34"),
+            "almaCreated": datetime(2024, 1, 2, 3, 4, 5, 600000),
+            "newAlmaImp": True,
+            "almaNote": "note",
+        },
+    )
+    store.insert("jobs", {"summary": {"total": Decimal("1.50")}})
+    assert raw(path, "SELECT amt, typeof(amt), almaCreated, newAlmaImp FROM trans_alma") == [
+        (-1234, "integer", "2024-01-02T03:04:05.600000", 1)
+    ]
+    assert raw(path, "SELECT summary FROM jobs") == [('{"total":"1.50"}',)]
+
+
+def test_microseconds_round_trip(store: SqliteStore) -> None:
+    when = datetime(2024, 1, 2, 3, 4, 5, 123456)
+    new_id = store.insert("jobs", {"started": when})
+    assert store.get("jobs", new_id)["started"] == when  # type: ignore[index]
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error_naming_it(path: Path) -> None:
+    path.write_bytes(b"this is not a database, just some bytes " * 100)
+    with pytest.raises(StoreError, match=str(path)):
+        SqliteStore(path)
+
+
+def test_a_newer_layout_is_refused(path: Path) -> None:
+    SqliteStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        SqliteStore(path)
+
+
+def test_fields_added_to_the_schema_later_become_columns(path: Path) -> None:
+    conn = sqlite3.connect(path)  # a file from before jobs.summary existed
+    conn.execute('CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, "type" TEXT, status TEXT)')
+    conn.execute("INSERT INTO jobs (type, status) VALUES ('AlmaImport', 'Success')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    try:
+        assert store.get("jobs", 1)["summary"] is None  # type: ignore[index]
+        store.update("jobs", 1, {"summary": {"ok": True}})
+        assert store.get("jobs", 1)["summary"] == {"ok": True}  # type: ignore[index]
+    finally:
+        store.close()
+
+
+def test_a_file_that_cannot_be_created_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="not-a-dir"):
+        SqliteStore(blocker / "bursar.sqlite3")
+
+
+def test_a_closed_store_raises_store_errors(path: Path) -> None:
+    store = SqliteStore(path)
+    store.close()
+    with pytest.raises(StoreError, match=str(path)):
+        store.get("jobs", 1)
+
+
+def test_opening_does_not_wait_for_another_writer(store: SqliteStore, path: Path) -> None:
+    """A long import holds the write lock; `lookupFine` in another process must still open."""
+    with store.transaction():
+        store.insert("jobs", {"type": "AlmaImport"})
+        reader = SqliteStore(path)  # would block for the busy timeout if opening took the lock
+        try:
+            assert reader.count("jobs") == 0
+        finally:
+            reader.close()
+
+
+def test_selective_index_wins_over_a_repetitive_one(store: SqliteStore, path: Path) -> None:
+    """almaLoanId is mostly "\\N": a lookup by rootAlmaFineId and almaLoanId must use the
+    rootAlmaFineId index (planner choice checked, not timed)."""
+    store.find_one("fines", {"rootAlmaFineId": "1", "almaLoanId": "\\N"})
+    sql = next(k for k in store._sql if k[0] == "find_one")  # the cached statement
+    conn = sqlite3.connect(path)
+    try:
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {store._sql[sql]}", ("1", "\\N")).fetchall()
+    finally:
+        conn.close()
+    assert any("ix_fines_rootAlmaFineId" in str(row) for row in plan), plan
