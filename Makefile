@@ -1,0 +1,26 @@
+# One task runner: CI calls `make test` unchanged.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: demo test bench lint clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+demo: $(VENV)/.installed  ## run Direction 1 end to end on the built-in sandbox
+	$(PY) abs.py demo
+
+test: $(VENV)/.installed  ## the whole test suite
+	$(PY) -m pytest -n 2 -q
+
+bench: $(VENV)/.installed  ## benchmarks (minutes; never part of `make test`)
+	$(PY) bench/import_export.py
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache
+
+lint: $(VENV)/.installed  ## ruff
+	$(VENV)/bin/ruff check bursar tests bench abs.py

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Benchmark: importAlmaFines then exportBurs on generated data, then a no-change re-import.
+
+    .venv/bin/python bench/import_export.py                 # N = 100,000 fines, 3 transactions each
+    .venv/bin/python bench/import_export.py --sizes 10000,100000
+
+For each N: generate N fines (3 transactions each) into the sandbox Alma server (running in this
+process), then run `abs.py` as a subprocess on a fresh SQLite store and report wall time and the
+child's peak RSS for each step.  The no-change re-import must write nothing.
+Targets (2 cores): import <= 60 s, export <= 15 s, peak RSS <= 300 MB and flat in N,
+no-change re-import <= 25% of the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bursar.sandbox.alma_server import SandboxAlma  # noqa: E402
+from bursar.sandbox.generator import SANDBOX_REPORTS, bulk_world, install_world  # noqa: E402
+
+LEDGER = ("patrons", "fines", "item_details", "trans_alma", "trans_burs", "fine_mds",
+          "burs_exports", "burs_export_trans")
+
+
+def run_step(env: dict[str, str], cwd: Path, command: str) -> tuple[float, float, int]:
+    """(seconds, peak RSS in MB, exit code) of one `abs.py` run."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "abs.py"), command, "--quiet"], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 3):
+        sys.exit(f"{command} failed ({code}): {proc.stderr.read().decode() if proc.stderr else ''}")
+    return elapsed, usage.ru_maxrss / 1024, code
+
+
+def fingerprint(db: Path) -> dict[str, tuple[int, str]]:
+    with sqlite3.connect(db) as con:
+        return {t: con.execute(f"SELECT count(*), coalesce(max(updated), '') FROM {t}").fetchone() for t in LEDGER}
+
+
+def serve(n: int, trans: int, conn) -> None:  # type: ignore[no-untyped-def]
+    """The sandbox Alma server with the generated world, in its own process: the benchmark's
+    parent stays small, so a child's peak RSS (inherited at fork) measures only abs.py."""
+    t0 = time.perf_counter()
+    world = bulk_world(n, trans_per_fine=trans)
+    generated = time.perf_counter() - t0
+    with SandboxAlma() as alma:
+        install_world(alma, world)
+        del world
+        conn.send((alma.url, alma.api_key, generated))
+        conn.recv()  # until the parent is done
+
+
+def bench(n: int, trans: int) -> list[str]:
+    parent_end, child_end = multiprocessing.Pipe()
+    server = multiprocessing.get_context("spawn").Process(target=serve, args=(n, trans, child_end), daemon=True)
+    server.start()
+    url, api_key, gen = parent_end.recv()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bursar-bench-") as tmp:
+        work = Path(tmp)
+        env = {**os.environ, "BURSAR_DB_URI": f"sqlite:///{work / 'bench.sqlite3'}", "ALMA_API_URL": url,
+               "ALMA_API_KEY": api_key, "ALMA_REPORT_FINES": SANDBOX_REPORTS.fines,
+               "ALMA_REPORT_TRANSACTIONS": SANDBOX_REPORTS.transactions, "ALMA_CALLS_PER_SECOND": "1000",
+               "BURSAR_TIMEZONE": "America/Phoenix", "BURSAR_NOW": "2026-11-27T18:00:00",
+               "EXPORTS_DIR": str(work / "exports"), "LOG_DIR": str(work / "logs")}
+        first = run_step(env, work, "importAlmaFines")
+        exported = run_step(env, work, "exportBurs")
+        before = fingerprint(work / "bench.sqlite3")
+        again = run_step(env, work, "importAlmaFines")
+        unchanged = fingerprint(work / "bench.sqlite3") == before
+        lines = sum(len(p.read_text().splitlines()) for p in (work / "exports").glob("LIB_*"))
+        rows.append(f"| {n:,} | importAlmaFines | {first[0]:.1f} s | {first[1]:.0f} MB |")
+        rows.append(f"| {n:,} | exportBurs ({lines:,} lines) | {exported[0]:.1f} s | {exported[1]:.0f} MB |")
+        rows.append(f"| {n:,} | importAlmaFines, no change | {again[0]:.1f} s ({again[0] / first[0]:.0%} of first)"
+                    f" | {again[1]:.0f} MB | {'writes nothing' if unchanged else 'WROTE SOMETHING'}")
+    parent_end.send("done")
+    server.join(timeout=30)
+    print(f"(generated {n:,} fines x {trans} transactions in {gen:.1f} s)", file=sys.stderr)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100000", help="comma-separated fine counts")
+    parser.add_argument("--trans", type=int, default=3, help="transactions per fine")
+    args = parser.parse_args()
+    print("| fines | step | wall time | peak RSS |")
+    print("|---|---|---|---|")
+    for n in (int(x) for x in args.sizes.split(",")):
+        for row in bench(n, args.trans):
+            print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()

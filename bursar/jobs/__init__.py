@@ -1,0 +1,1 @@
+"""Jobs: each reads the store and clients it is given and returns a Summary."""

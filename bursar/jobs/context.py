@@ -1,0 +1,86 @@
+"""What every job is given: settings, the store, the clock, and lazily built clients.
+
+Time is an argument: a job reads `ctx.now` (aware, in BURSAR_TIMEZONE), never the wall clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+from ..settings import Settings
+from ..store import Store
+
+log = logging.getLogger("bursar")
+
+
+@dataclass
+class JobContext:
+    settings: Settings
+    store: Store
+    now: datetime
+    dry_run: bool = False
+    _alma: Any = field(default=None, repr=False)
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+    @property
+    def utc_now(self) -> datetime:
+        """UTC, naive, whole seconds: the stamp for created/updated/job fields (as the original)."""
+        return self.now.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+    @property
+    def local_now(self) -> datetime:
+        """Local wall-clock time, naive, whole seconds."""
+        return self.now.replace(tzinfo=None, microsecond=0)
+
+    def alma(self):  # type: ignore[no-untyped-def]
+        """The shared Alma HTTP client (one session, one rate limiter), built on first use."""
+        if self._alma is None:
+            from ..alma.http import AlmaHttp
+
+            self._alma = AlmaHttp(
+                self.settings.alma_api_url,
+                self.settings.require("ALMA_API_KEY", "the Alma commands"),
+                calls_per_second=self.settings.alma_calls_per_second,
+                max_retries=self.settings.alma_retries,
+                backoff_base=self.settings.alma_retry_backoff_ms / 1000,
+            )
+        return self._alma
+
+    def close(self) -> None:
+        if self._alma is not None:
+            self._alma.close()
+            self._alma = None
+
+
+def start_job(ctx: JobContext, kind: str) -> int | None:
+    """Record a job as In Progress (nothing in a dry run).  Jobs a killed process left
+    'In Progress' are closed as interrupted first, so the history stays truthful."""
+    if ctx.dry_run:
+        return None
+    ctx.store.update_where(
+        "jobs", {"type": kind, "status": "In Progress"},
+        {"status": "Failed", "errorMsg": "interrupted (the process stopped before finishing)",
+         "updated": ctx.utc_now},
+    )
+    stamp = ctx.utc_now
+    return ctx.store.insert("jobs", {"type": kind, "status": "In Progress", "scheduled": stamp,
+                                     "started": stamp, "created": stamp, "updated": stamp})
+
+
+def finish_job(ctx: JobContext, job_id: int | None, *, error: str | None = None,
+               summary: dict | None = None) -> None:
+    if job_id is None:
+        return
+    fields: dict[str, Any] = {"status": "Failed" if error else "Success", "finished": ctx.utc_now,
+                              "updated": ctx.utc_now}
+    if error:
+        fields["errorMsg"] = error
+    if summary is not None:
+        fields["summary"] = summary
+    ctx.store.update("jobs", job_id, fields)

@@ -1,0 +1,198 @@
+"""exportBurs: Direction 1, step 2.  Turn new Alma activity into Bursar lines and write the files.
+
+Three phases, each safe to interrupt:
+1. apply: for every fine with new Alma lines, the decision table (ledger.decide) adds Bursar
+   lines.  Re-running after a crash finds a zero difference for fines already handled.
+2. build: every Bursar line not yet exported is formatted and attached to the export in state
+   `building` (created on the first good line, so export ids only count real exports).  The
+   97-character line is stored with it, so a resumed export writes the same bytes.
+3. write: the `.1`/`.2` files are written atomically (temp, fsync, rename, mode 0600) from the
+   stored lines, and only then is the export marked `written`.  A crash in between leaves a
+   `building` export that the next run finishes with the same lines.
+
+One bad fine (an inconsistent ledger, a value too wide for its field) is reported and left for a
+later run; it never blocks the others.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from .. import bursar_file as bf
+from .. import crash, ledger
+from ..errors import BursarError, FieldTooWide
+from ..money import ZERO
+from ..summary import Summary
+from .context import JobContext, finish_job, start_job
+
+
+def run(ctx: JobContext) -> Summary:
+    summary = Summary("exportBurs", dry_run=ctx.dry_run)
+    job = start_job(ctx, "BursExport")
+    try:
+        with ctx.store.transaction():
+            apply_alma_imports(ctx, summary)
+        crash.point("export.after_apply")
+        with ctx.store.transaction():
+            export = build_export(ctx, summary)
+        crash.point("export.after_build")
+        if export is not None:
+            write_export(ctx, export, summary)
+    except BursarError as exc:
+        finish_job(ctx, job, error=str(exc))
+        raise
+    finish_job(ctx, job, summary={"counts": summary.counts, "attention": len(summary.attention)})
+    return summary
+
+
+def fine_state(ctx: JobContext, fine: dict) -> ledger.FineState:
+    store = ctx.store
+    return ledger.FineState(
+        fine_id=fine["id"],
+        orig_amt=fine["origAmtAlma"],
+        is_sierra=bool(fine["isSierraFine"]),
+        alma=[ledger.AlmaLine(t["type"], t["amt"]) for t in store.find("trans_alma", {"fine": fine["id"]})],
+        burs=[ledger.BursLine(t["type"], t["amt"], t["bursFineId"]) for t in store.find("trans_burs", {"fine": fine["id"]})],
+        parts=[md["bursFineId"] for md in store.find("fine_mds", {"fine": fine["id"]})],
+    )
+
+
+_KIND_LABEL = {"newFine": "new charges", "waive": "waives", "credit": "credits", "zeroDiff": "no difference"}
+
+
+def apply_alma_imports(ctx: JobContext, summary: Summary) -> None:
+    store = ctx.store
+    stamp = ctx.utc_now
+    fine_ids = list(dict.fromkeys(t["fine"] for t in store.find("trans_alma", {"newAlmaImp": True})))
+    for fine_id in fine_ids:
+        fine = store.get("fines", fine_id)
+        if fine is None:
+            summary.flag(f"ledger fine id {fine_id}", "Alma lines point to a fine that does not exist")
+            continue
+        decision = ledger.decide(fine_state(ctx, fine))
+        if decision.kind == "error":
+            summary.flag(f"fine {fine['rootAlmaFineId']}", f"{decision.error}; left for a later run")
+            continue
+        # Bursar lines first, flags second: if the process dies in between, the next run sees a
+        # zero difference for this fine and only clears the flags.
+        for line in decision.lines:
+            store.insert("trans_burs", {
+                "fine": fine_id, "bursFineId": line.bursFineId, "bursTransId": None, "bursCreated": None,
+                "type": line.type, "amt": line.amt, "newBursImp": False, "newBursExp": True,
+                "created": stamp, "updated": stamp,
+            })
+        store.update_where("trans_alma", {"fine": fine_id, "newAlmaImp": True},
+                           {"newAlmaImp": False, "updated": stamp})
+        summary.count(f"fines: {_KIND_LABEL[decision.kind]}")
+
+
+def build_export(ctx: JobContext, summary: Summary) -> dict | None:
+    """Attach every unexported Bursar line to the `building` export; return it (or None)."""
+    store = ctx.store
+    s = ctx.settings
+    stamp = ctx.utc_now
+    export = store.find_one("burs_exports", {"state": "building"})
+    pending = [t["id"] for t in store.find("trans_burs", {"newBursExp": True})]
+    billing = ctx.today
+    due = bf.due_date(billing, s.due_day)
+    term = bf.term_code(billing)
+    for tb_id in pending:
+        tb = store.get("trans_burs", tb_id)
+        if tb is None or not tb["newBursExp"]:
+            continue
+        if store.find_one("burs_export_trans", {"transBurs": tb_id}) is not None:
+            # attached before a crash, flag not yet cleared
+            store.update("trans_burs", tb_id, {"newBursExp": False, "updated": stamp})
+            continue
+        fine = store.get("fines", tb["fine"])
+        md = store.find_one("fine_mds", {"fine": tb["fine"], "bursFineId": tb["bursFineId"]})
+        ref = f"fine {fine['rootAlmaFineId'] if fine else tb['fine']}"
+        if fine is None or md is None:
+            summary.flag(ref, f"Bursar line {tb_id} has no Bursar part {tb['bursFineId']}; left for a later run")
+            continue
+        amount: Decimal = tb["amt"]
+        if amount == ZERO:
+            store.update("trans_burs", tb_id, {"newBursExp": False, "updated": stamp})
+            continue
+        md_changes = {}
+        if amount > 0:
+            md_changes = {"billingDate": _midnight(billing), "fineDueDate": _midnight(due), "termCode": term}
+            fields = bf.LineFields(fine["almaPatronId"], md["chargeAcc"], amount, due, billing, term, tb["bursFineId"])
+        else:
+            if not md["termCode"]:
+                summary.flag(ref, f"reversal of part {tb['bursFineId']} before any charge was sent for it "
+                                  "(no term code); left for a later run")
+                continue
+            fields = bf.LineFields(fine["almaPatronId"], md["chargeAcc"], amount, None, None,
+                                   md["termCode"], tb["bursFineId"])
+        try:
+            text = bf.format_line(fields)
+        except (FieldTooWide, bf.BadLine) as exc:
+            summary.flag(ref, f"{exc}; left for a later run")
+            continue
+        if export is None:
+            export_id = store.insert("burs_exports", {
+                "state": "building", "exportDate": f"{ctx.today:%Y%m%d}", "chargesFilename": None,
+                "reversalsFilename": None, "numSent": None, "sent_to_bursar": None,
+                "created": stamp, "updated": stamp,
+            })
+            export = store.get("burs_exports", export_id)
+        store.insert("burs_export_trans", {"transBurs": tb_id, "bursExport": export["id"], "bursFineMd": md["id"],
+                                           "line": text, "created": stamp, "updated": stamp})
+        if md_changes:
+            store.update("fine_mds", md["id"], {**md_changes, "updated": stamp})
+        store.update("trans_burs", tb_id, {"newBursExp": False, "updated": stamp})
+        crash.point("export.build_line")
+    return export
+
+
+def _midnight(day):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    return datetime(day.year, day.month, day.day)
+
+
+def export_lines(ctx: JobContext, export_id: int) -> tuple[list[str], list[str]]:
+    """The export's charge and reversal lines, in the order the ledger lines were created."""
+    charges, reversals = [], []
+    for row in ctx.store.find("burs_export_trans", {"bursExport": export_id}, order_by="transBurs"):
+        (reversals if bf.parse_line(row["line"]).amount < 0 else charges).append(row["line"])
+    return charges, reversals
+
+
+def write_export(ctx: JobContext, export: dict, summary: Summary) -> None:
+    s = ctx.settings
+    charges, reversals = export_lines(ctx, export["id"])
+    if not charges and not reversals:
+        ctx.store.delete_where("burs_exports", {"id": export["id"]})  # created just before a crash
+        return
+    names = {}
+    totals = {}
+    for kind, lines in ((1, charges), (2, reversals)):
+        names[kind] = bf.file_name(s.file_prefix, export["exportDate"], export["id"], kind) if lines else None
+        totals[kind] = sum((abs(bf.parse_line(line).amount) for line in lines), ZERO)
+    if ctx.dry_run:
+        for kind, lines in ((1, charges), (2, reversals)):
+            if lines:
+                summary.note(f"would write {s.exports_dir / names[kind]} ({len(lines)} lines):")
+                summary.notes.extend(f"    |{line}|" for line in lines)
+    else:
+        _ensure_dir(s.exports_dir)
+        for kind, lines in ((1, charges), (2, reversals)):
+            if lines:
+                bf.write_file_atomic(s.exports_dir / names[kind], lines)
+                crash.point(f"export.after_write_{kind}")
+        ctx.store.update("burs_exports", export["id"], {
+            "state": "written", "chargesFilename": names[1], "reversalsFilename": names[2],
+            "numSent": len(charges) + len(reversals), "numCharges": len(charges), "numReversals": len(reversals),
+            "chargesTotal": totals[1], "reversalsTotal": totals[2], "updated": ctx.utc_now,
+        })
+    summary.count("charge lines", len(charges), totals[1])
+    summary.count("reversal lines", len(reversals), totals[2])
+    summary.note(f"export {export['id']}: " + ", ".join(n for n in names.values() if n)
+                 + f" in {s.exports_dir}")
+
+
+def _ensure_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)

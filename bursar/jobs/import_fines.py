@@ -1,0 +1,402 @@
+"""importAlmaFines: Direction 1, step 1.  Pull the Analytics reports and merge them into the ledger.
+
+All-or-nothing: every report is fetched completely and staged on disk (JSON lines, so memory
+does not grow with the report) before anything is merged.  A failure while fetching leaves the
+ledger exactly as it was.  On SQLite the merge is one transaction; on MongoDB the writes are
+ordered so that re-running after a crash repairs any partial merge (every rule below is
+"insert if absent, update if different").
+
+The merge rules are the original's (pybursar-behavior.md §3.6-§3.8) with its defects fixed:
+unknown transaction types, unmatched credits and similar problems are reported per row (exit 3)
+and never stop the other rows; identical data writes nothing; item details are updated in
+place instead of piling up.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterator
+
+from .. import crash, ledger
+from ..alma import columns as c
+from ..alma.analytics import date_filter, iter_report
+from ..errors import BursarError, ReportError
+from ..money import ZERO, allocate_greedy
+from ..rows import NO_LOAN, FineRecord, RowError, TransRecord, load_ignore_list, parse_balance, parse_fine, parse_transaction
+from ..summary import Summary
+from .context import JobContext, finish_job, log, start_job
+
+WATERMARK = "importAlmaFines.lastSuccess"
+
+
+@dataclass
+class StagedReport:
+    name: str
+    path: Path
+    rows: int
+
+    def __iter__(self) -> Iterator[dict]:
+        with self.path.open(encoding="utf-8") as fh:
+            for line in fh:
+                yield json.loads(line)
+
+
+def run(ctx: JobContext, *, full: bool = False) -> Summary:
+    settings = ctx.settings
+    fines_path = settings.require("ALMA_REPORT_FINES", "importAlmaFines")
+    trans_path = settings.require("ALMA_REPORT_TRANSACTIONS", "importAlmaFines")
+    balances_path = settings.get("ALMA_REPORT_BALANCES")
+    ignore = _ignore_list(ctx)
+    since, incremental = _since(ctx, full)
+    summary = Summary("importAlmaFines", dry_run=ctx.dry_run)
+    summary.note(f"asked Alma for changes since {since:%Y-%m-%d %H:%M:%S}"
+                 + (" (incremental)" if incremental else " (full)"))
+    job = start_job(ctx, "AlmaImport")
+    try:
+        with tempfile.TemporaryDirectory(prefix="bursar-import-") as tmp:
+            staged_trans = _stage(ctx, "All Transactions", trans_path, Path(tmp) / "trans.jsonl",
+                                  date_filter(c.TRANSACTIONS_FILTER_COLUMN, since),
+                                  c.TRANSACTIONS_COLUMNS, c.TRANSACTIONS_REQUIRED)
+            staged_fines = _stage(ctx, "All Fines", fines_path, Path(tmp) / "fines.jsonl",
+                                  date_filter(c.FINES_FILTER_COLUMN, since),
+                                  c.FINES_COLUMNS, c.FINES_REQUIRED)
+            staged_balances = None
+            if balances_path:
+                staged_balances = _stage(ctx, "All User Balances", balances_path, Path(tmp) / "balances.jsonl",
+                                         None, c.BALANCES_COLUMNS, c.BALANCES_REQUIRED)
+            _check_plausible(ctx, staged_fines, incremental)
+            crash.point("import.after_stage")
+            with ctx.store.transaction():
+                merger = _Merger(ctx, summary, ignore)
+                if staged_balances is not None:
+                    merger.patrons(staged_balances)
+                merger.fines(staged_fines)
+                crash.point("import.mid_merge")
+                merger.credits(staged_fines)
+                merger.transactions(staged_trans)
+                merger.alma_payments()
+                ctx.store.set_meta(WATERMARK, ctx.local_now.isoformat())
+    except BursarError as exc:
+        finish_job(ctx, job, error=str(exc))
+        raise
+    finish_job(ctx, job, summary={"counts": summary.counts, "attention": len(summary.attention)})
+    return summary
+
+
+def _ignore_list(ctx: JobContext) -> frozenset[str]:
+    path = ctx.settings.ignore_file
+    if path is None:
+        return frozenset()
+    try:
+        return load_ignore_list(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BursarError(f"BURSAR_IGNORE_FILE {path} cannot be read: {exc.strerror}") from None
+
+
+def _since(ctx: JobContext, full: bool) -> tuple[datetime, bool]:
+    """Full history on the first run and with --full; afterwards, changes since the last
+    successful import minus the overlap window (Analytics is refreshed nightly, so a window of
+    days makes sure nothing that landed late is missed)."""
+    floor = ctx.settings.import_since
+    last = None if full else ctx.store.get_meta(WATERMARK)
+    if not last:
+        return floor, False
+    since = datetime.fromisoformat(last) - timedelta(days=ctx.settings.import_overlap_days)
+    return max(since.replace(hour=0, minute=0, second=0), floor), True
+
+
+def _stage(ctx: JobContext, name: str, path: str, out: Path, filter_xml: str | None,
+           fallback: list[str], required: list[str]) -> StagedReport:
+    log.info("fetching Analytics report %r", name)
+    report = iter_report(ctx.alma(), path, filter_xml=filter_xml, fallback_columns=fallback)
+    count = 0
+    with out.open("w", encoding="utf-8") as fh:
+        for row in report:
+            if count == 0:
+                _check_columns(name, report.columns, required)
+            fh.write(json.dumps(row, separators=(",", ":")))
+            fh.write("\n")
+            count += 1
+    _check_columns(name, report.columns, required)
+    log.info("report %r: %d rows staged", name, count)
+    return StagedReport(name, out, count)
+
+
+def _check_columns(name: str, columns: list[str], required: list[str]) -> None:
+    missing = [heading for heading in required if heading not in columns]
+    if missing:
+        raise ReportError(f"the {name} report has no column {missing[0]!r}"
+                          + (f" (nor {', '.join(repr(m) for m in missing[1:])})" if len(missing) > 1 else "")
+                          + "; check the report's columns in Alma Analytics")
+
+
+def _check_plausible(ctx: JobContext, fines: StagedReport, incremental: bool) -> None:
+    """An empty fines report is normal for a quiet incremental window, but a full read that
+    returns nothing while the ledger has fines means Analytics is broken, not the library."""
+    if fines.rows == 0 and not incremental:
+        known = ctx.store.count("fines")
+        if known:
+            raise ReportError(f"the All Fines report returned no rows, but the ledger holds {known} fines; "
+                              "Analytics is probably unavailable, nothing was changed")
+
+
+class _Merger:
+    def __init__(self, ctx: JobContext, summary: Summary, ignore: frozenset[str]):
+        self.ctx = ctx
+        self.store = ctx.store
+        self.summary = summary
+        self.ignore = ignore
+        self.stamp = ctx.utc_now
+        self.credit_ids: set[str] = set()
+
+    # -- patrons ------------------------------------------------------------------------
+    def patrons(self, rows: StagedReport) -> None:
+        seen: set[str] = set()
+        for row in rows:
+            try:
+                patron_id, balance = parse_balance(row)
+            except RowError as exc:
+                self.summary.flag("balances report row", str(exc))
+                continue
+            if patron_id in seen:  # first occurrence wins, as in the original
+                continue
+            seen.add(patron_id)
+            doc = self.store.find_one("patrons", {"almaPatronId": patron_id})
+            if doc is None:
+                self.store.insert("patrons", {"almaPatronId": patron_id, "balance": balance,
+                                              "created": self.stamp, "updated": self.stamp})
+                self.summary.count("patrons new")
+            elif doc["balance"] != balance:
+                self.store.update("patrons", doc["id"], {"balance": balance, "updated": self.stamp})
+                self.summary.count("patrons updated")
+
+    def _patron_id(self, alma_patron_id: str) -> int:
+        doc = self.store.find_one("patrons", {"almaPatronId": alma_patron_id})
+        if doc is not None:
+            return doc["id"]
+        # A fine's patron may be missing from the balances report (or it is not configured):
+        # create the patron instead of crashing (defect 27).
+        return self.store.insert("patrons", {"almaPatronId": alma_patron_id, "balance": None,
+                                             "created": self.stamp, "updated": self.stamp})
+
+    # -- debit fines --------------------------------------------------------------------
+    def fines(self, rows: StagedReport) -> None:
+        for row in rows:
+            fine_id = row.get(c.FINE_ID)
+            if fine_id in self.ignore:
+                self.summary.count("rows ignored (ignore list)")
+                continue
+            try:
+                record = parse_fine(row)
+            except RowError as exc:
+                self.summary.flag(f"fine {fine_id or '(no id)'}", str(exc))
+                continue
+            if record.is_credit:
+                self.credit_ids.add(record.rootAlmaFineId)
+                continue
+            existing = self.store.find_one("fines", {"rootAlmaFineId": record.rootAlmaFineId})
+            if existing is None:
+                self._insert_fine(record)
+                self.summary.count("fines new", amount=record.origAmtAlma)
+            else:
+                self._update_fine(existing, record)
+
+    def _insert_fine(self, record: FineRecord) -> None:
+        s = self.ctx.settings
+        fine_id = self.store.insert("fines", {
+            "patron": self._patron_id(record.almaPatronId),
+            "almaPatronId": record.almaPatronId,
+            "rootAlmaFineId": record.rootAlmaFineId,
+            "almaLoanId": record.almaLoanId,
+            "isSierraFine": False,
+            "almaCreated": record.almaCreated,
+            "almaUpdated": record.almaUpdated,
+            "type": record.type,
+            "origAmtAlma": record.origAmtAlma,
+            "remAmtAlma": record.remAmtAlma,
+            "isClosedInAlma": record.isClosedInAlma,
+            "almaNote": record.almaNote,
+            "created": self.stamp,
+            "updated": self.stamp,
+        })
+        self.store.insert("item_details", {"fine": fine_id, **record.item,
+                                           "created": self.stamp, "updated": self.stamp})
+        root_type = "Fine" if record.origAmtAlma >= 0 else "Credit"
+        self.store.insert("trans_alma", {
+            "fine": fine_id, "almaFineId": record.rootAlmaFineId, "almaTransId": None,
+            "almaCreated": record.almaCreated, "type": root_type, "amt": record.origAmtAlma,
+            "almaNote": None, "newAlmaImp": root_type == "Fine",
+            "created": self.stamp, "updated": self.stamp,
+        })
+        from ..bursar_file import charge_account
+
+        self.store.insert("fine_mds", {
+            "fine": fine_id, "bursFineId": record.rootAlmaFineId, "alma_fine_id": record.rootAlmaFineId,
+            "isReplFee": record.type == "Lost item replacement fee",
+            "chargeAcc": charge_account(record.locationCode, record.type, law_pattern=s.law_pattern,
+                                        law=s.account_law, replacement=s.account_replacement,
+                                        default=s.account_default),
+            "billingDate": None, "fineDueDate": None, "termCode": None,
+            "created": self.stamp, "updated": self.stamp,
+        })
+
+    _COMPARED = ("almaUpdated", "isClosedInAlma", "remAmtAlma", "almaNote")
+
+    def _update_fine(self, existing: dict, record: FineRecord) -> None:
+        changes = {f: getattr(record, f) for f in self._COMPARED if existing[f] != getattr(record, f)}
+        if existing["origAmtAlma"] != record.origAmtAlma:
+            self.summary.flag(f"fine {record.rootAlmaFineId}",
+                              f"original amount changed in Alma from {existing['origAmtAlma']} to "
+                              f"{record.origAmtAlma}; the ledger keeps the first amount")
+        if not changes:
+            self.summary.count("fines unchanged")
+            return
+        self.store.update("fines", existing["id"], {**changes, "updated": self.stamp})
+        item = self.store.find_one("item_details", {"fine": existing["id"]}, order_by="id", descending=True)
+        if item is None:
+            self.store.insert("item_details", {"fine": existing["id"], **record.item,
+                                               "created": self.stamp, "updated": self.stamp})
+        else:
+            item_changes = {k: v for k, v in record.item.items() if item.get(k) != v}
+            if item_changes:
+                self.store.update("item_details", item["id"], {**item_changes, "updated": self.stamp})
+        self.summary.count("fines updated")
+
+    # -- credit fines -------------------------------------------------------------------
+    def credits(self, rows: StagedReport) -> None:
+        for row in rows:
+            if row.get(c.FINE_ID) in self.ignore or row.get(c.FINE_TYPE) != "Credit":
+                continue
+            try:
+                record = parse_fine(row)
+            except RowError:
+                continue  # already reported by fines()
+            self._credit(record)
+
+    def _credit(self, cf: FineRecord) -> None:
+        ref = f"credit {cf.rootAlmaFineId}"
+        if self.store.find_one("fines", {"rootAlmaFineId": cf.rootAlmaFineId}) is not None:
+            return  # stored on its own earlier
+        if self.store.find_one("trans_alma", {"almaFineId": cf.rootAlmaFineId}) is not None:
+            return  # already distributed
+        credit = abs(cf.origAmtAlma)
+        candidates = []
+        if cf.almaLoanId != NO_LOAN:
+            candidates = [f for f in self.store.find("fines", {"almaLoanId": cf.almaLoanId})
+                          if f["almaPatronId"] == cf.almaPatronId and f["type"] != "Credit"]
+        if not candidates:
+            reason = ("it has no loan id" if cf.almaLoanId == NO_LOAN
+                      else f"no fine of patron's loan {cf.almaLoanId} is in the ledger")
+            self._store_standalone_credit(cf)
+            self.summary.flag(ref, f"credit of {credit} could not be matched to a fine ({reason}); "
+                                   "kept on its own, settle it with the Bursar by hand")
+            return
+        capacities = []
+        for fine in candidates:
+            lines = list(self.store.find("trans_alma", {"fine": fine["id"]}))
+            capacities.append(sum((t["amt"] for t in lines if t["type"] != "Payment"), ZERO))
+        allocation = allocate_greedy(credit, capacities)
+        for fine, amount in zip(candidates, allocation.amounts):
+            if amount:
+                self.store.insert("trans_alma", {
+                    "fine": fine["id"], "almaFineId": cf.rootAlmaFineId, "almaTransId": None,
+                    "almaCreated": None, "type": "Credit", "amt": -amount, "almaNote": None,
+                    "newAlmaImp": True, "created": self.stamp, "updated": self.stamp,
+                })
+        self.summary.count("credits distributed", amount=credit - allocation.remainder)
+        if allocation.remainder:
+            self.summary.flag(ref, f"credit of {credit} exceeds what loan {cf.almaLoanId} was charged "
+                                   f"by {allocation.remainder}; the excess was not applied")
+
+    def _store_standalone_credit(self, cf: FineRecord) -> None:
+        fine_id = self.store.insert("fines", {
+            "patron": self._patron_id(cf.almaPatronId), "almaPatronId": cf.almaPatronId,
+            "rootAlmaFineId": cf.rootAlmaFineId, "almaLoanId": cf.almaLoanId, "isSierraFine": False,
+            "almaCreated": cf.almaCreated, "almaUpdated": cf.almaUpdated, "type": cf.type,
+            "origAmtAlma": cf.origAmtAlma, "remAmtAlma": cf.remAmtAlma,
+            "isClosedInAlma": cf.isClosedInAlma, "almaNote": cf.almaNote,
+            "created": self.stamp, "updated": self.stamp,
+        })
+        self.store.insert("trans_alma", {
+            "fine": fine_id, "almaFineId": cf.rootAlmaFineId, "almaTransId": None,
+            "almaCreated": cf.almaCreated, "type": "Credit", "amt": cf.origAmtAlma, "almaNote": None,
+            "newAlmaImp": False, "created": self.stamp, "updated": self.stamp,
+        })
+
+    # -- transactions -------------------------------------------------------------------
+    def transactions(self, rows: StagedReport) -> None:
+        for row in rows:
+            fine_ref = row.get(c.FINE_ID)
+            if fine_ref in self.ignore:
+                self.summary.count("rows ignored (ignore list)")
+                continue
+            try:
+                record = parse_transaction(row)
+            except RowError as exc:
+                self.summary.flag(f"transaction {row.get(c.TRANS_ID) or '(no id)'} of fine {fine_ref}", str(exc))
+                continue
+            self._transaction(record)
+
+    def _transaction(self, t: TransRecord) -> None:
+        existing = self.store.find_one("trans_alma", {"almaTransId": t.almaTransId})
+        fine = self.store.find_one("fines", {"rootAlmaFineId": t.almaFineId})
+        if existing is None:
+            if fine is None or fine["type"] == "Credit":
+                if t.almaFineId in self.credit_ids or fine is not None or \
+                        self.store.find_one("trans_alma", {"almaFineId": t.almaFineId}) is not None:
+                    self.summary.count("transactions on credit fines (not needed)")
+                else:
+                    self.summary.flag(f"transaction {t.almaTransId}",
+                                      f"its fine {t.almaFineId} is not in the ledger; it will be retried")
+                return
+            self.store.insert("trans_alma", {
+                "fine": fine["id"], "almaFineId": t.almaFineId, "almaTransId": t.almaTransId,
+                "almaCreated": t.almaCreated, "type": t.type, "amt": t.amt, "almaNote": t.almaNote,
+                "newAlmaImp": True, "created": self.stamp, "updated": self.stamp,
+            })
+            self.summary.count(f"transactions new ({t.type})", amount=abs(t.amt))
+            return
+        if existing["amt"] != t.amt or existing["type"] != t.type:
+            self.summary.flag(f"transaction {t.almaTransId}",
+                              f"changed in Alma from {existing['type']} {existing['amt']} to {t.type} {t.amt}; "
+                              "the ledger keeps the first version")
+        changes: dict = {}
+        if existing["almaNote"] != t.almaNote:
+            changes["almaNote"] = t.almaNote
+        if existing["almaFineId"] != t.almaFineId:
+            changes["almaFineId"] = t.almaFineId
+            if fine is not None:
+                changes["fine"] = fine["id"]  # keep the relation true (defect 28)
+        if changes:
+            self.store.update("trans_alma", existing["id"], {**changes, "updated": self.stamp})
+            self.summary.count("transactions updated")
+
+    # -- Alma payments mirrored into the Bursar ledger (§3.8) ------------------------------
+    def alma_payments(self) -> None:
+        """A payment recorded in Alma is assumed to have come from the Bursar (Direction 2), so
+        the Bursar already knows: record it on the Bursar side without exporting it."""
+        # ids only: memory must not grow with the report (rows are read one at a time below)
+        pending = [t["id"] for t in self.store.find("trans_alma", {"newAlmaImp": True, "type": "Payment"})]
+        for payment_id in pending:
+            payment = self.store.get("trans_alma", payment_id)
+            parts = [md["bursFineId"] for md in self.store.find("fine_mds", {"fine": payment["fine"]})]
+            burs = [ledger.BursLine(t["type"], t["amt"], t["bursFineId"])
+                    for t in self.store.find("trans_burs", {"fine": payment["fine"]})]
+            lines, excess = ledger.mirror_alma_payment(abs(payment["amt"]), parts, burs)
+            for line in lines:
+                self.store.insert("trans_burs", {
+                    "fine": payment["fine"], "bursFineId": line.bursFineId, "bursTransId": None,
+                    "bursCreated": None, "type": "Payment", "amt": line.amt, "newBursImp": False,
+                    "newBursExp": False, "created": self.stamp, "updated": self.stamp,
+                })
+            if lines:
+                self.store.update("trans_alma", payment["id"], {"newAlmaImp": False, "updated": self.stamp})
+                self.summary.count("Alma payments mirrored", amount=sum((-ln.amt for ln in lines), Decimal("0.00")))
+            if excess and lines:
+                self.summary.note(f"Alma payment {payment['almaTransId']}: {excess} more than the Bursar "
+                                  "was owed; the export step settles the difference")

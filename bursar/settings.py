@@ -1,0 +1,272 @@
+"""Settings: one `Settings` object, loaded once at the edge from the environment and `.env`.
+
+The environment wins; a `.env` file in the current directory (or the file named by
+BURSAR_ENV_FILE) fills in what the environment leaves unset.  Every value is validated here, so
+the rest of the program can trust it.  Secrets are kept out of `repr`, logs and messages.
+
+`SETTINGS` below is the single list of every setting: the README table and `.env.example` are
+checked against it by a test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone, tzinfo
+from pathlib import Path
+from typing import Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from .errors import SettingsError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None
+    help: str
+    secret: bool = False
+
+
+SETTINGS: list[Setting] = [
+    Setting("BURSAR_DB_URI", "sqlite:///data/bursar.sqlite3",
+            "store: sqlite:///PATH (embedded default) or mongodb://HOST:PORT/DBNAME"),
+    Setting("ALMA_API_URL", "https://api-na.hosted.exlibrisgroup.com", "Alma API base (regional host)"),
+    Setting("ALMA_API_KEY", None, "Alma API key (Analytics read; Users read/write for payments)", secret=True),
+    Setting("ALMA_REPORT_FINES", None, "full Analytics path of the All Fines report"),
+    Setting("ALMA_REPORT_TRANSACTIONS", None, "full Analytics path of the All Transactions report"),
+    Setting("ALMA_REPORT_BALANCES", None, "full path of the All User Balances report; unset skips the balance sync"),
+    Setting("ALMA_IMPORT_SINCE", "2017-01-01T00:00:00", "oldest date the import ever asks for"),
+    Setting("ALMA_IMPORT_OVERLAP_DAYS", "7", "incremental imports re-read this many days before the last success"),
+    Setting("ALMA_CALLS_PER_SECOND", "10", "Alma API budget for this tool (the institution shares 25/s)"),
+    Setting("ALMA_RETRIES", "6", "retries of a failed Alma GET (429, 5xx, network) before the run fails"),
+    Setting("ALMA_RETRY_BACKOFF_MS", "500", "first retry delay in milliseconds; doubles each retry (with jitter)"),
+    Setting("ALMA_PAYMENT_METHOD", "ONLINE", "payment method sent with op=pay"),
+    Setting("BURSAR_SFTP_HOST", None, "Bursar upload server"),
+    Setting("BURSAR_SFTP_PORT", "22", "Bursar upload server port"),
+    Setting("BURSAR_SFTP_USER", None, "Bursar upload user"),
+    Setting("BURSAR_SFTP_PASSWORD", None, "Bursar upload password (or use the key file)", secret=True),
+    Setting("BURSAR_SFTP_KEY_FILE", None, "private key file for the Bursar upload (no passphrase)"),
+    Setting("BURSAR_SFTP_DIR", None, "absolute remote directory for the .1/.2 files"),
+    Setting("PAYMENTS_SFTP_HOST", None, "server where the Bursar's payment CSVs arrive"),
+    Setting("PAYMENTS_SFTP_PORT", "22", "payments server port"),
+    Setting("PAYMENTS_SFTP_USER", None, "payments server user"),
+    Setting("PAYMENTS_SFTP_PASSWORD", None, "payments server password (or use the key file)", secret=True),
+    Setting("PAYMENTS_SFTP_KEY_FILE", None, "private key file for the payments server (no passphrase)"),
+    Setting("PAYMENTS_SFTP_DIR", None, "absolute remote directory of the payment CSVs"),
+    Setting("PAYMENTS_FILE_PREFIX", "ASUSASF_LIBRARY_REPORT_DTRANGE", "payment file name prefix"),
+    Setting("SFTP_KNOWN_HOSTS", "~/.ssh/known_hosts", "known_hosts file; a host key not in it is refused"),
+    Setting("EXPORTS_DIR", "exports", "where .1/.2 files are written (archived to EXPORTS_DIR/sent after upload)"),
+    Setting("BACKUPS_DIR", "backups", "local backups"),
+    Setting("S3_BUCKET", None, "off-site backup bucket (off when unset; standard AWS_* credentials)"),
+    Setting("S3_PREFIX", "", "key prefix inside the bucket"),
+    Setting("S3_ENDPOINT_URL", None, "S3-compatible endpoint (unset: AWS)"),
+    Setting("SLACK_WEBHOOK_URL", None, "Slack incoming webhook for run summaries (off when unset)", secret=True),
+    Setting("SLACK_ERROR_WEBHOOK_URL", None, "Slack incoming webhook for failures (off when unset)", secret=True),
+    Setting("LOG_DIR", "logs", "rotating log files"),
+    Setting("LOG_KEEP_DAYS", "90", "days of rotated log files to keep"),
+    Setting("BURSAR_TIMEZONE", None, "the institution's zone for dates in files and names (default: the machine's)"),
+    Setting("BURSAR_ACCOUNT_LAW", "531000000005", "charge account for fines at law locations"),
+    Setting("BURSAR_ACCOUNT_REPLACEMENT", "531000000001", "charge account for lost item replacement fees"),
+    Setting("BURSAR_ACCOUNT_DEFAULT", "531000000002", "charge account for every other fine"),
+    Setting("BURSAR_LAW_LOCATION_PATTERN", "(^law)|(_lw_)", "regular expression for law location codes"),
+    Setting("BURSAR_DUE_DAY", "25", "day of the month charges fall due"),
+    Setting("BURSAR_FILE_PREFIX", "LIB_charges.dat", "export file name prefix"),
+    Setting("BURSAR_IGNORE_FILE", None, "file of Alma fine ids never imported (one per line, # comments)"),
+    Setting("BURSAR_LEGACY_XREF_FILE", None, "legacy Sierra cross-reference JSON (sierra_fine_xref.json)"),
+    Setting("BURSAR_NOW", None, "fixed clock for replays and tests (YYYY-MM-DDTHH:MM:SS, local time)"),
+]
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+_ACCOUNT_RE = re.compile(r"^\d{1,12}$")
+
+
+@dataclass(frozen=True)
+class SftpSettings:
+    label: str
+    host: str | None
+    port: int
+    user: str | None
+    password: str | None = field(repr=False)
+    key_file: Path | None
+    directory: str | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: Mapping[str, str | None] = field(repr=False)
+    db_uri: str = field(repr=False)
+    alma_api_url: str
+    import_since: datetime
+    import_overlap_days: int
+    alma_calls_per_second: int
+    alma_retries: int
+    alma_retry_backoff_ms: int
+    timezone: tzinfo
+    exports_dir: Path
+    backups_dir: Path
+    log_dir: Path
+    log_keep_days: int
+    known_hosts: Path
+    account_law: str
+    account_replacement: str
+    account_default: str
+    law_pattern: str
+    due_day: int
+    file_prefix: str
+    payment_method: str
+    payments_file_prefix: str
+    ignore_file: Path | None
+    legacy_xref_file: Path | None
+    fixed_now: datetime | None
+    bursar_sftp: SftpSettings
+    payments_sftp: SftpSettings
+
+    def get(self, name: str) -> str | None:
+        """The raw value of a setting (None when unset or empty)."""
+        if name not in _BY_NAME:
+            raise KeyError(name)
+        return self.values.get(name) or None
+
+    def require(self, name: str, needed_by: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise SettingsError(f"{name} is not set (needed by {needed_by}); see .env.example")
+        return value
+
+    def now(self) -> datetime:
+        """The current time as an aware datetime in BURSAR_TIMEZONE (or the fixed clock)."""
+        if self.fixed_now is not None:
+            return self.fixed_now
+        return datetime.now(timezone.utc).astimezone(self.timezone)
+
+    def today(self) -> date:
+        return self.now().date()
+
+    def redacted(self) -> dict[str, str | None]:
+        """Every setting with its effective value, secrets replaced by '***'."""
+        out: dict[str, str | None] = {}
+        for s in SETTINGS:
+            value = self.values.get(s.name)
+            out[s.name] = "***" if (s.secret and value) else value
+        return out
+
+    def secret_values(self) -> list[str]:
+        """The secrets in force, for the log filter that scrubs them."""
+        return [v for s in SETTINGS if s.secret and (v := self.values.get(s.name))]
+
+
+def load(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+    """Read the environment (and .env) once and validate every setting."""
+    env = dict(os.environ if environ is None else environ)
+    base = cwd or Path.cwd()
+    env_file = env.get("BURSAR_ENV_FILE")
+    path = Path(env_file).expanduser() if env_file else base / ".env"
+    if env_file and not path.is_file():
+        raise SettingsError(f"BURSAR_ENV_FILE names {path}, which does not exist")
+    file_values = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
+    raw: dict[str, str | None] = {}
+    for s in SETTINGS:
+        value = env.get(s.name)
+        if value is None or value == "":
+            value = file_values.get(s.name)
+        if value is None or value == "":
+            value = s.default
+        raw[s.name] = value
+    return _validate(raw, base)
+
+
+def _validate(raw: dict[str, str | None], base: Path) -> Settings:
+    def path(name: str) -> Path:
+        p = Path(str(raw[name])).expanduser()
+        return p if p.is_absolute() else base / p
+
+    def optional_path(name: str) -> Path | None:
+        return path(name) if raw[name] else None
+
+    def integer(name: str, low: int, high: int) -> int:
+        return _parse(name, raw[name], lambda v: _bounded_int(v, low, high), f"a whole number from {low} to {high}")
+
+    tz = _parse("BURSAR_TIMEZONE", raw["BURSAR_TIMEZONE"], ZoneInfo, "an IANA zone name such as America/Phoenix") \
+        if raw["BURSAR_TIMEZONE"] else _machine_zone()
+    fixed_now = None
+    if raw["BURSAR_NOW"]:
+        fixed_now = _parse("BURSAR_NOW", raw["BURSAR_NOW"], datetime.fromisoformat, "YYYY-MM-DDTHH:MM:SS")
+        fixed_now = fixed_now.replace(tzinfo=tz) if fixed_now.tzinfo is None else fixed_now.astimezone(tz)
+    for name in ("BURSAR_ACCOUNT_LAW", "BURSAR_ACCOUNT_REPLACEMENT", "BURSAR_ACCOUNT_DEFAULT"):
+        if not _ACCOUNT_RE.match(str(raw[name])):
+            raise SettingsError(f"{name} must be an account number of at most 12 digits, got {raw[name]!r}")
+    _parse("BURSAR_LAW_LOCATION_PATTERN", raw["BURSAR_LAW_LOCATION_PATTERN"], re.compile, "a regular expression")
+    api_url = str(raw["ALMA_API_URL"]).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", api_url):
+        raise SettingsError(f"ALMA_API_URL must be an http(s) URL, got {api_url!r}")
+    since = _parse("ALMA_IMPORT_SINCE", raw["ALMA_IMPORT_SINCE"], datetime.fromisoformat, "YYYY-MM-DDTHH:MM:SS")
+    if raw["BURSAR_SFTP_DIR"] and not str(raw["BURSAR_SFTP_DIR"]).startswith("/"):
+        raise SettingsError("BURSAR_SFTP_DIR must be an absolute path on the server")
+    if raw["PAYMENTS_SFTP_DIR"] and not str(raw["PAYMENTS_SFTP_DIR"]).startswith("/"):
+        raise SettingsError("PAYMENTS_SFTP_DIR must be an absolute path on the server")
+    return Settings(
+        values=raw,
+        db_uri=str(raw["BURSAR_DB_URI"]),
+        alma_api_url=api_url,
+        import_since=since.replace(tzinfo=None),
+        import_overlap_days=integer("ALMA_IMPORT_OVERLAP_DAYS", 0, 3650),
+        alma_calls_per_second=integer("ALMA_CALLS_PER_SECOND", 1, 1000),
+        alma_retries=integer("ALMA_RETRIES", 0, 20),
+        alma_retry_backoff_ms=integer("ALMA_RETRY_BACKOFF_MS", 1, 60000),
+        timezone=tz,
+        exports_dir=path("EXPORTS_DIR"),
+        backups_dir=path("BACKUPS_DIR"),
+        log_dir=path("LOG_DIR"),
+        log_keep_days=integer("LOG_KEEP_DAYS", 1, 3650),
+        known_hosts=path("SFTP_KNOWN_HOSTS"),
+        account_law=str(raw["BURSAR_ACCOUNT_LAW"]),
+        account_replacement=str(raw["BURSAR_ACCOUNT_REPLACEMENT"]),
+        account_default=str(raw["BURSAR_ACCOUNT_DEFAULT"]),
+        law_pattern=str(raw["BURSAR_LAW_LOCATION_PATTERN"]),
+        due_day=integer("BURSAR_DUE_DAY", 1, 28),
+        file_prefix=str(raw["BURSAR_FILE_PREFIX"]),
+        payment_method=str(raw["ALMA_PAYMENT_METHOD"]),
+        payments_file_prefix=str(raw["PAYMENTS_FILE_PREFIX"]),
+        ignore_file=optional_path("BURSAR_IGNORE_FILE"),
+        legacy_xref_file=optional_path("BURSAR_LEGACY_XREF_FILE"),
+        fixed_now=fixed_now,
+        bursar_sftp=_sftp("BURSAR_SFTP", raw, path),
+        payments_sftp=_sftp("PAYMENTS_SFTP", raw, path),
+    )
+
+
+def _sftp(prefix: str, raw: dict[str, str | None], path: Callable[[str], Path]) -> SftpSettings:
+    port = _parse(f"{prefix}_PORT", raw[f"{prefix}_PORT"], lambda v: _bounded_int(v, 1, 65535), "a port number")
+    return SftpSettings(
+        label=prefix,
+        host=raw[f"{prefix}_HOST"],
+        port=port,
+        user=raw[f"{prefix}_USER"],
+        password=raw[f"{prefix}_PASSWORD"],
+        key_file=path(f"{prefix}_KEY_FILE") if raw[f"{prefix}_KEY_FILE"] else None,
+        directory=raw[f"{prefix}_DIR"],
+    )
+
+
+def _bounded_int(value: str, low: int, high: int) -> int:
+    number = int(value)
+    if not low <= number <= high:
+        raise ValueError(value)
+    return number
+
+
+def _parse(name: str, value: str | None, parse: Callable[[str], object], expected: str):  # type: ignore[no-untyped-def]
+    try:
+        return parse(str(value))
+    except (ValueError, TypeError, ZoneInfoNotFoundError, re.error):
+        shown = "***" if _BY_NAME[name].secret else repr(value)
+        raise SettingsError(f"{name} must be {expected}, got {shown}") from None
+
+
+def _machine_zone() -> tzinfo:
+    zone = datetime.now().astimezone().tzinfo
+    return zone if zone is not None else timezone.utc
