@@ -32,11 +32,11 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Sequence
 
 from bursar.errors import BursarError, FieldTooWide
 from bursar.money import CENT, to_money

@@ -12,11 +12,12 @@ import logging
 import shlex
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from . import logs, settings as settings_mod
+from . import logs
+from . import settings as settings_mod
 from .errors import EXIT_FAILED, EXIT_OK, BursarError, UsageError
 from .summary import Summary
 
@@ -29,7 +30,7 @@ class Command:
     summary: str
     example: str  # arguments after the command name, for the copy-paste line in `help`
     add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace, "settings_mod.Settings"], "Summary | str"]
+    run: Callable[[argparse.Namespace, settings_mod.Settings], Summary | str]
     mutates: bool = True  # accepts --dry-run
     needs_settings: bool = True
 
@@ -43,7 +44,7 @@ def _no_args(parser: argparse.ArgumentParser) -> None:
     return None
 
 
-def _job_context(args: argparse.Namespace, settings: "settings_mod.Settings"):  # type: ignore[no-untyped-def]
+def _job_context(args: argparse.Namespace, settings: settings_mod.Settings):  # type: ignore[no-untyped-def]
     from .jobs.context import JobContext
     from .store import open_store
     from .store.overlay import OverlayStore
@@ -54,8 +55,11 @@ def _job_context(args: argparse.Namespace, settings: "settings_mod.Settings"):  
     return JobContext(settings=settings, store=store, now=settings.now(), dry_run=getattr(args, "dry_run", False))
 
 
-def _run_job(job: Callable[..., Summary], **kwargs: object) -> Callable[[argparse.Namespace, "settings_mod.Settings"], Summary]:
-    def run(args: argparse.Namespace, settings: "settings_mod.Settings") -> Summary:
+Runner = Callable[[argparse.Namespace, "settings_mod.Settings"], Summary]
+
+
+def _run_job(job: Callable[..., Summary], **kwargs: object) -> Runner:
+    def run(args: argparse.Namespace, settings: settings_mod.Settings) -> Summary:
         ctx = _job_context(args, settings)
         try:
             return job(ctx, **{k: getattr(args, k) for k in kwargs})
@@ -90,7 +94,7 @@ def _lookup_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--almaLoanId", metavar="ID", help="Alma Item Loan Id")
 
 
-def _lookup(args: argparse.Namespace, settings: "settings_mod.Settings") -> str:
+def _lookup(args: argparse.Namespace, settings: settings_mod.Settings) -> str:
     from .jobs.lookup import lookup_fine
     from .store import open_store
 
@@ -101,7 +105,7 @@ def _lookup(args: argparse.Namespace, settings: "settings_mod.Settings") -> str:
         store.close()
 
 
-def _last_export(args: argparse.Namespace, settings: "settings_mod.Settings") -> str:
+def _last_export(args: argparse.Namespace, settings: settings_mod.Settings) -> str:
     from .jobs.lookup import last_export
     from .store import open_store
 
@@ -113,7 +117,7 @@ def _last_export(args: argparse.Namespace, settings: "settings_mod.Settings") ->
 
 
 def _import_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--full", action="store_true", help=f"re-read everything since ALMA_IMPORT_SINCE")
+    parser.add_argument("--full", action="store_true", help="re-read everything since ALMA_IMPORT_SINCE")
 
 
 def _demo_args(parser: argparse.ArgumentParser) -> None:
@@ -121,13 +125,13 @@ def _demo_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=3, help="simulated days to run")
 
 
-def _demo(args: argparse.Namespace, settings: "settings_mod.Settings") -> str:
+def _demo(args: argparse.Namespace, settings: settings_mod.Settings) -> str:
     from .sandbox.demo import run_demo
 
     return run_demo(Path(args.dir), days=args.days)
 
 
-def _help(args: argparse.Namespace, settings: "settings_mod.Settings") -> str:
+def _help(args: argparse.Namespace, settings: settings_mod.Settings) -> str:
     return help_text()
 
 
@@ -167,7 +171,8 @@ def help_text() -> str:
         call = f"{prefix} {command.name}" + (f" {command.example}" if command.example else "")
         lines.append(f"  {command.summary}:")
         lines.append(f"    {call}")
-    lines += ["", "Exit codes: 0 ok, 1 the run failed, 2 usage or settings error, 3 finished but something needs attention."]
+    lines += ["", "Exit codes: 0 ok, 1 the run failed, 2 usage or settings error,",
+              "3 finished but something needs attention."]
     return "\n".join(lines)
 
 

@@ -20,9 +20,9 @@ original is the sum of all its Fine lines, so a re-charged fine can be reversed 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Sequence
 
 from bursar.money import ZERO, PartTarget, allocate_to_parts, apply_payment_to_parts, fmt, to_money
 

@@ -18,9 +18,9 @@ nothing and leaves no remainder).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
-from typing import Sequence
 
 from bursar.errors import BursarError
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
-from typing import Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -141,7 +141,7 @@ class Settings:
         """The current time as an aware datetime in BURSAR_TIMEZONE (or the fixed clock)."""
         if self.fixed_now is not None:
             return self.fixed_now
-        return datetime.now(timezone.utc).astimezone(self.timezone)
+        return datetime.now(UTC).astimezone(self.timezone)
 
     def today(self) -> date:
         return self.now().date()
@@ -269,4 +269,4 @@ def _parse(name: str, value: str | None, parse: Callable[[str], object], expecte
 
 def _machine_zone() -> tzinfo:
     zone = datetime.now().astimezone().tzinfo
-    return zone if zone is not None else timezone.utc
+    return zone if zone is not None else UTC

@@ -40,7 +40,7 @@ class Summary:
     def note(self, text: str) -> None:
         self.notes.append(text)
 
-    def merge(self, other: "Summary") -> None:
+    def merge(self, other: Summary) -> None:
         """Fold another step's summary into this one (used by `today`), prefixing categories."""
         for key, n in other.counts.items():
             self.counts[f"{other.command}: {key}"] = n

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Generator, Iterator
 from datetime import datetime
-from typing import Callable, Generator, Iterator
 from xml.sax.saxutils import escape
 
 import requests

@@ -102,7 +102,7 @@ def get_fee(http: AlmaHttp, user_id: str, fee_id: str) -> Fee:
     try:
         resp = http.get(path, {"user_id_type": "all_unique"})
     except AlmaHttpError as exc:
-        raise _closed(exc, user_id, fee_id) or exc
+        raise (_closed(exc, user_id, fee_id) or exc) from None
     return fee_from_json(_json(resp, f"GET {path}"), user_id)
 
 
@@ -138,7 +138,7 @@ def pay_fee(http: AlmaHttp, user_id: str, fee_id: str, *, amount: Decimal, metho
     try:
         resp = http.post(path, params)
     except AlmaHttpError as exc:
-        raise _closed(exc, user_id, fee_id) or exc
+        raise (_closed(exc, user_id, fee_id) or exc) from None
     try:
         return fee_from_json(json.loads(resp.content, parse_float=Decimal), user_id)
     except (ValueError, AlmaError):

@@ -15,8 +15,9 @@ import random
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import requests
 

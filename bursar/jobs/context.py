@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ..settings import Settings
@@ -31,7 +31,7 @@ class JobContext:
     @property
     def utc_now(self) -> datetime:
         """UTC, naive, whole seconds: the stamp for created/updated/job fields (as the original)."""
-        return self.now.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+        return self.now.astimezone(UTC).replace(tzinfo=None, microsecond=0)
 
     @property
     def local_now(self) -> datetime:

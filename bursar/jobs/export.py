@@ -53,7 +53,8 @@ def fine_state(ctx: JobContext, fine: dict) -> ledger.FineState:
         orig_amt=fine["origAmtAlma"],
         is_sierra=bool(fine["isSierraFine"]),
         alma=[ledger.AlmaLine(t["type"], t["amt"]) for t in store.find("trans_alma", {"fine": fine["id"]})],
-        burs=[ledger.BursLine(t["type"], t["amt"], t["bursFineId"]) for t in store.find("trans_burs", {"fine": fine["id"]})],
+        burs=[ledger.BursLine(t["type"], t["amt"], t["bursFineId"])
+              for t in store.find("trans_burs", {"fine": fine["id"]})],
         parts=[md["bursFineId"] for md in store.find("fine_mds", {"fine": fine["id"]})],
     )
 

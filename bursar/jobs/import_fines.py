@@ -16,18 +16,27 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
 
 from .. import crash, ledger
 from ..alma import columns as c
 from ..alma.analytics import date_filter, iter_report
 from ..errors import BursarError, ReportError
 from ..money import ZERO, allocate_greedy
-from ..rows import NO_LOAN, FineRecord, RowError, TransRecord, load_ignore_list, parse_balance, parse_fine, parse_transaction
+from ..rows import (
+    NO_LOAN,
+    FineRecord,
+    RowError,
+    TransRecord,
+    load_ignore_list,
+    parse_balance,
+    parse_fine,
+    parse_transaction,
+)
 from ..summary import Summary
 from .context import JobContext, finish_job, log, start_job
 

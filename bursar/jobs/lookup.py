@@ -66,7 +66,8 @@ def last_export(store: Store) -> str:
     export.pop("exported_fines", None)  # legacy key some migrated documents carry
     lines = [
         f"Export {export['id']} ({export.get('state') or 'sent'})",
-        f"  created        {export['created']:%Y-%m-%d %H:%M:%S} UTC" if export.get("created") else "  created        -",
+        f"  created        {export['created']:%Y-%m-%d %H:%M:%S} UTC" if export.get("created")
+        else "  created        -",
         f"  charges file   {export.get('chargesFilename') or '-'}"
         + (f"  {export.get('numCharges') or 0} lines  ${export.get('chargesTotal') or 0:,.2f}"
            if export.get("numCharges") is not None else ""),

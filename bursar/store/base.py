@@ -10,8 +10,9 @@ None matches a missing/NULL field; a list/tuple/set value means "field IN values
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 Doc = dict[str, Any]
 Where = dict[str, Any]

@@ -6,8 +6,9 @@ a real run, on either engine, and changes nothing anywhere.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from ..errors import StoreError
 from .base import Doc, Store, Where

@@ -4,8 +4,9 @@ backoffs, and a canned-answer HTTP server for protocol edge cases the sandbox ne
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bursar.crash import CRASH_EXIT_CODE
-from bursar.sandbox.generator import SANDBOX_REPORTS, bulk_world
+from bursar.sandbox.generator import bulk_world
 
 from .conftest import make_sandbox
 from .test_direction1 import GOLDEN, STEPS, run_day

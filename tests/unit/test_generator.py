@@ -16,8 +16,16 @@ import pytest
 
 from bursar.alma import columns as C
 from bursar.sandbox.generator import (
-    DEBIT_TYPES, FEE_TYPE_CODES, SANDBOX_REPORTS, ReportPaths, World, bulk_world, generate_days,
-    install_world, parse_amount, render_amount,
+    DEBIT_TYPES,
+    FEE_TYPE_CODES,
+    SANDBOX_REPORTS,
+    ReportPaths,
+    World,
+    bulk_world,
+    generate_days,
+    install_world,
+    parse_amount,
+    render_amount,
 )
 
 TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
@@ -213,7 +221,7 @@ def check_credits(w: World) -> None:
         credit = -money(cf[C.ORIGINAL_AMOUNT])
         assert money(cf[C.REMAINING_AMOUNT]) == -credit and cf[C.FINE_STATUS] == "Active"
 
-        def charged(f: dict) -> Decimal:  # net of waives/credits, payments excluded, before the credit
+        def charged(f: dict, cf: dict = cf) -> Decimal:  # net of waives/credits, payments excluded, before the credit
             before = [t for t in by_fine.get(f[C.FINE_ID], []) if t[C.TRANS_CREATED] < cf[C.FINE_CREATED]]
             return money(f[C.ORIGINAL_AMOUNT]) + sum(signed(t) for t in before if t[C.TRANS_TYPE] != "Payment")
 

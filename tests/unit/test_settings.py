@@ -19,7 +19,8 @@ def test_defaults_are_the_specs(tmp_path):
     assert st.db_uri == "sqlite:///data/bursar.sqlite3"
     assert st.alma_api_url == "https://api-na.hosted.exlibrisgroup.com"
     assert st.payments_file_prefix == "ASUSASF_LIBRARY_REPORT_DTRANGE"
-    assert (st.account_law, st.account_replacement, st.account_default) == ("531000000005", "531000000001", "531000000002")
+    accounts = (st.account_law, st.account_replacement, st.account_default)
+    assert accounts == ("531000000005", "531000000001", "531000000002")
     assert st.law_pattern == "(^law)|(_lw_)" and st.due_day == 25 and st.file_prefix == "LIB_charges.dat"
     assert st.payment_method == "ONLINE" and st.import_since == datetime(2017, 1, 1)
     assert st.exports_dir == tmp_path / "exports" and st.bursar_sftp.port == 22
