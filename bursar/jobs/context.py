@@ -58,6 +58,11 @@ class JobContext:
             self._alma = None
 
 
+def midnight(day: date) -> datetime:
+    """A calendar date as the naive datetime the store keeps (Mongo has no date type)."""
+    return datetime(day.year, day.month, day.day)
+
+
 def start_job(ctx: JobContext, kind: str) -> int | None:
     """Record a job as In Progress (nothing in a dry run).  Jobs a killed process left
     'In Progress' are closed as interrupted first, so the history stays truthful."""

@@ -24,7 +24,7 @@ from .. import crash, ledger
 from ..errors import BursarError, FieldTooWide
 from ..money import ZERO
 from ..summary import Summary
-from .context import JobContext, finish_job, start_job
+from .context import JobContext, finish_job, midnight, start_job
 
 
 def run(ctx: JobContext) -> Summary:
@@ -118,7 +118,7 @@ def build_export(ctx: JobContext, summary: Summary) -> dict | None:
             continue
         md_changes = {}
         if amount > 0:
-            md_changes = {"billingDate": _midnight(billing), "fineDueDate": _midnight(due), "termCode": term}
+            md_changes = {"billingDate": midnight(billing), "fineDueDate": midnight(due), "termCode": term}
             fields = bf.LineFields(fine["almaPatronId"], md["chargeAcc"], amount, due, billing, term, tb["bursFineId"])
         else:
             if not md["termCode"]:
@@ -146,12 +146,6 @@ def build_export(ctx: JobContext, summary: Summary) -> dict | None:
         store.update("trans_burs", tb_id, {"newBursExp": False, "updated": stamp})
         crash.point("export.build_line")
     return export
-
-
-def _midnight(day):  # type: ignore[no-untyped-def]
-    from datetime import datetime
-
-    return datetime(day.year, day.month, day.day)
 
 
 def export_lines(ctx: JobContext, export_id: int) -> tuple[list[str], list[str]]:

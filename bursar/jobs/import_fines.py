@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +25,9 @@ from pathlib import Path
 from .. import crash, ledger
 from ..alma import columns as c
 from ..alma.analytics import date_filter, iter_report
+from ..bursar_file import charge_account
 from ..errors import BursarError, ReportError
+from ..legacy import LegacyError, SierraNote, legacy_parts, load_xref, parse_sierra_note
 from ..money import ZERO, allocate_greedy
 from ..rows import (
     NO_LOAN,
@@ -38,7 +40,7 @@ from ..rows import (
     parse_transaction,
 )
 from ..summary import Summary
-from .context import JobContext, finish_job, log, start_job
+from .context import JobContext, finish_job, log, midnight, start_job
 
 WATERMARK = "importAlmaFines.lastSuccess"
 
@@ -162,6 +164,7 @@ class _Merger:
         self.ignore = ignore
         self.stamp = ctx.utc_now
         self.credit_ids: set[str] = set()
+        self._xref: dict | None = None
 
     # -- patrons ------------------------------------------------------------------------
     def patrons(self, rows: StagedReport) -> None:
@@ -209,15 +212,19 @@ class _Merger:
                 self.credit_ids.add(record.rootAlmaFineId)
                 continue
             existing = self.store.find_one("fines", {"rootAlmaFineId": record.rootAlmaFineId})
-            if existing is None:
+            note = parse_sierra_note(record.almaNote)
+            if existing is None and note is not None:
+                self._insert_sierra_fine(record, note)
+            elif existing is None:
                 self._insert_fine(record)
                 self.summary.count("fines new", amount=record.origAmtAlma)
             else:
+                if existing["isSierraFine"] and note is not None:
+                    record = replace(record, almaNote=note.fine_comment)  # stored as the note's comment
                 self._update_fine(existing, record)
 
-    def _insert_fine(self, record: FineRecord) -> None:
-        s = self.ctx.settings
-        fine_id = self.store.insert("fines", {
+    def _fine_fields(self, record: FineRecord) -> dict:
+        return {
             "patron": self._patron_id(record.almaPatronId),
             "almaPatronId": record.almaPatronId,
             "rootAlmaFineId": record.rootAlmaFineId,
@@ -232,18 +239,25 @@ class _Merger:
             "almaNote": record.almaNote,
             "created": self.stamp,
             "updated": self.stamp,
-        })
-        self.store.insert("item_details", {"fine": fine_id, **record.item,
-                                           "created": self.stamp, "updated": self.stamp})
+        }
+
+    def _insert_root_line(self, fine_id: int, record: FineRecord, *, new: bool) -> None:
+        """The fine's original amount as its first Alma line (a Credit when negative); `new`
+        marks it for export (never for legacy fines, which the Bursar already has)."""
         root_type = "Fine" if record.origAmtAlma >= 0 else "Credit"
         self.store.insert("trans_alma", {
             "fine": fine_id, "almaFineId": record.rootAlmaFineId, "almaTransId": None,
             "almaCreated": record.almaCreated, "type": root_type, "amt": record.origAmtAlma,
-            "almaNote": None, "newAlmaImp": root_type == "Fine",
+            "almaNote": None, "newAlmaImp": new and root_type == "Fine",
             "created": self.stamp, "updated": self.stamp,
         })
-        from ..bursar_file import charge_account
 
+    def _insert_fine(self, record: FineRecord) -> None:
+        s = self.ctx.settings
+        fine_id = self.store.insert("fines", self._fine_fields(record))
+        self.store.insert("item_details", {"fine": fine_id, **record.item,
+                                           "created": self.stamp, "updated": self.stamp})
+        self._insert_root_line(fine_id, record, new=True)
         self.store.insert("fine_mds", {
             "fine": fine_id, "bursFineId": record.rootAlmaFineId, "alma_fine_id": record.rootAlmaFineId,
             "isReplFee": record.type == "Lost item replacement fee",
@@ -253,6 +267,45 @@ class _Merger:
             "billingDate": None, "fineDueDate": None, "termCode": None,
             "created": self.stamp, "updated": self.stamp,
         })
+
+    # -- legacy Sierra fines (§10) ------------------------------------------------------------
+    def _legacy_xref(self) -> dict:
+        if self._xref is None:
+            path = self.ctx.settings.legacy_xref_file
+            if path is None:
+                raise LegacyError("BURSAR_LEGACY_XREF_FILE is not set")
+            try:
+                self._xref = load_xref(path.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise BursarError(f"BURSAR_LEGACY_XREF_FILE {path} cannot be read: {exc.strerror}") from None
+        return self._xref
+
+    def _insert_sierra_fine(self, record: FineRecord, note: SierraNote) -> None:
+        """A fine migrated from Sierra was billed under its Sierra references: its parts come
+        from the cross-reference file and its Bursar lines are recorded as already sent."""
+        try:
+            parts = legacy_parts(note, self._legacy_xref(), record.origAmtAlma)
+        except LegacyError as exc:
+            self.summary.flag(f"fine {record.rootAlmaFineId}", f"legacy Sierra fine: {exc}; not imported")
+            return
+        fine_id = self.store.insert("fines", {
+            **self._fine_fields(record), "isSierraFine": True, "almaNote": note.fine_comment})
+        self.store.insert("item_details", {
+            "fine": fine_id, "title": note.title, "author": None, "callNumber": None, "barcode": note.barcode,
+            "loanDate": note.out_date, "dueDate": note.due_date, "returnedDate": note.returned_date,
+            "locationCode": None, "created": self.stamp, "updated": self.stamp})
+        self._insert_root_line(fine_id, record, new=False)
+        for part, billed in parts:
+            self.store.insert("fine_mds", {
+                "fine": fine_id, "bursFineId": part.bursar_ref_id, "alma_fine_id": record.rootAlmaFineId,
+                "isReplFee": part.is_replacement, "chargeAcc": part.account,
+                "billingDate": midnight(part.billing_date), "fineDueDate": midnight(part.due_date),
+                "termCode": part.term_code, "created": self.stamp, "updated": self.stamp})
+            self.store.insert("trans_burs", {
+                "fine": fine_id, "bursFineId": part.bursar_ref_id, "bursTransId": None, "bursCreated": None,
+                "type": "Fine", "amt": billed, "newBursImp": False, "newBursExp": False,
+                "created": self.stamp, "updated": self.stamp})
+        self.summary.count("legacy Sierra fines new", amount=record.origAmtAlma)
 
     _COMPARED = ("almaUpdated", "isClosedInAlma", "remAmtAlma", "almaNote")
 
@@ -323,19 +376,8 @@ class _Merger:
                                    f"by {allocation.remainder}; the excess was not applied")
 
     def _store_standalone_credit(self, cf: FineRecord) -> None:
-        fine_id = self.store.insert("fines", {
-            "patron": self._patron_id(cf.almaPatronId), "almaPatronId": cf.almaPatronId,
-            "rootAlmaFineId": cf.rootAlmaFineId, "almaLoanId": cf.almaLoanId, "isSierraFine": False,
-            "almaCreated": cf.almaCreated, "almaUpdated": cf.almaUpdated, "type": cf.type,
-            "origAmtAlma": cf.origAmtAlma, "remAmtAlma": cf.remAmtAlma,
-            "isClosedInAlma": cf.isClosedInAlma, "almaNote": cf.almaNote,
-            "created": self.stamp, "updated": self.stamp,
-        })
-        self.store.insert("trans_alma", {
-            "fine": fine_id, "almaFineId": cf.rootAlmaFineId, "almaTransId": None,
-            "almaCreated": cf.almaCreated, "type": "Credit", "amt": cf.origAmtAlma, "almaNote": None,
-            "newAlmaImp": False, "created": self.stamp, "updated": self.stamp,
-        })
+        fine_id = self.store.insert("fines", self._fine_fields(cf))
+        self._insert_root_line(fine_id, cf, new=False)
 
     # -- transactions -------------------------------------------------------------------
     def transactions(self, rows: StagedReport) -> None:
