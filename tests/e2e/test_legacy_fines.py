@@ -41,4 +41,5 @@ def test_sierra_fine_then_waive_of_the_billing_part(sandbox, tmp_path):
     assert sandbox.run("importAlmaFines", day=day2.day).returncode in (0, 3)
     assert sandbox.run("exportBurs", day=day2.day).returncode in (0, 3)
     lines = [row["line"] for row in sandbox.ledger()["burs_export_trans"] if "364089" in row["line"]]
-    assert lines == ["1201901471  531000000002      25.00                     2171  Y   364089_bA19002230799_03        "]
+    example_7 = "1201901471  531000000002      25.00                     2171  Y   364089_bA19002230799_03        "
+    assert lines == [example_7]
