@@ -137,6 +137,40 @@ COLLECTIONS: dict[str, dict[str, str]] = {
         "created": DATETIME,
         "updated": DATETIME,
     },
+    "burs_payments": {  # new: the payments ledger (Direction 2), one row per Bursar CSV row
+        "rowKey": STR,  # Emplid|Reference|Date Paid|Paid|Charge|occurrence among identical rows
+        "fileName": STR,  # the file it was first seen in
+        "lineNumber": INT,
+        "emplid": STR,
+        "referenceNumber": STR,
+        "datePaid": STR,
+        "paidAmount": MONEY,
+        "chargeAmount": MONEY,
+        "occurrence": INT,
+        "itemType": STR,
+        "chargeDescription": STR,
+        "state": STR,  # pending | applied | skipped | failed
+        "reason": STR,  # why skipped/failed, one line
+        "fine": INT,
+        "almaFeeId": STR,
+        "almaUserId": STR,
+        "amountApplied": MONEY,
+        "externalTransactionId": STR,
+        "attempts": INT,
+        "appliedAt": DATETIME,
+        "created": DATETIME,
+        "updated": DATETIME,
+    },
+    "burs_payment_files": {  # new: payment files fetched from PAYMENTS_SFTP_DIR
+        "name": STR,
+        "size": INT,
+        "mtime": INT,
+        "sha256": STR,
+        "state": STR,  # fetched | processed
+        "rows": INT,
+        "created": DATETIME,
+        "updated": DATETIME,
+    },
     "meta": {  # new: small key/value state, e.g. the last successful import watermark
         "key": STR,
         "value": JSON,
@@ -156,5 +190,7 @@ INDEXES: dict[str, list[str]] = {
     "burs_export_trans": ["bursExport", "transBurs"],
     "jobs": ["type"],
     "burs_imports": [],
+    "burs_payments": ["rowKey", "state", "fine"],
+    "burs_payment_files": ["name"],
     "meta": ["key"],
 }
