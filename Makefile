@@ -13,7 +13,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 demo: $(VENV)/.installed  ## run Direction 1 end to end on the built-in sandbox
 	$(PY) abs.py demo
 
-test: $(VENV)/.installed  ## the whole test suite
+test: $(VENV)/.installed  ## the whole test suite (installs Debian's OpenSSH for its integration test when it can)
+	-sh scripts/ensure-openssh.sh
 	$(PY) -m pytest -n 2 -q
 
 bench: $(VENV)/.installed  ## benchmarks (minutes; never part of `make test`)
