@@ -2,7 +2,8 @@
 
 Thin on purpose: the work is in `bursar.jobs`.  One top-level handler turns every error into a
 one-line message and an exit code (0 ok, 1 failed, 2 usage/settings, 3 needs attention); a
-traceback appears only with --debug.
+traceback appears only with --debug.  Commands that change anything run one at a time (a lock)
+and send their summary to Slack when it is configured.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from .errors import EXIT_FAILED, EXIT_OK, BursarError, UsageError
 from .summary import Summary
 
 log = logging.getLogger("bursar")
+Settings = settings_mod.Settings
+Runner = Callable[[argparse.Namespace, Settings], "Summary | str"]
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,8 @@ class Command:
     summary: str
     example: str  # arguments after the command name, for the copy-paste line in `help`
     add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace, settings_mod.Settings], Summary | str]
-    mutates: bool = True  # accepts --dry-run
+    run: Runner
+    mutates: bool = True  # accepts --dry-run, takes the run lock, notifies
     needs_settings: bool = True
 
 
@@ -44,25 +47,30 @@ def _no_args(parser: argparse.ArgumentParser) -> None:
     return None
 
 
-def _job_context(args: argparse.Namespace, settings: settings_mod.Settings):  # type: ignore[no-untyped-def]
-    from .jobs.context import JobContext
-    from .store import open_store
-    from .store.overlay import OverlayStore
+def _context_factory(args: argparse.Namespace, settings: Settings):  # type: ignore[no-untyped-def]
+    def make():  # type: ignore[no-untyped-def]
+        from .jobs.context import JobContext
+        from .store import open_store
+        from .store.overlay import OverlayStore
 
-    store = open_store(settings.db_uri)
-    if getattr(args, "dry_run", False):
-        store = OverlayStore(store)
-    return JobContext(settings=settings, store=store, now=settings.now(), dry_run=getattr(args, "dry_run", False))
+        store = open_store(settings.db_uri)
+        if args.dry_run:
+            store = OverlayStore(store)
+        return JobContext(settings=settings, store=store, now=settings.now(), dry_run=args.dry_run)
+
+    return make
 
 
-Runner = Callable[[argparse.Namespace, "settings_mod.Settings"], Summary]
+def _job(name: str, **flags: str) -> Runner:
+    """A runner for one job module in bursar.jobs (imported on use: `help` needs none of them)."""
 
+    def run(args: argparse.Namespace, settings: Settings) -> Summary:
+        import importlib
 
-def _run_job(job: Callable[..., Summary], **kwargs: object) -> Runner:
-    def run(args: argparse.Namespace, settings: settings_mod.Settings) -> Summary:
-        ctx = _job_context(args, settings)
+        module = importlib.import_module(f"bursar.jobs.{name}")
+        ctx = _context_factory(args, settings)()
         try:
-            return job(ctx, **{k: getattr(args, k) for k in kwargs})
+            return module.run(ctx, **{k: getattr(args, v) for k, v in flags.items()})
         finally:
             ctx.close()
             ctx.store.close()
@@ -70,22 +78,36 @@ def _run_job(job: Callable[..., Summary], **kwargs: object) -> Runner:
     return run
 
 
-def _import_fines(ctx, full: bool = False) -> Summary:  # type: ignore[no-untyped-def]
-    from .jobs import import_fines
+def _chain(which: str) -> Runner:
+    def run(args: argparse.Namespace, settings: Settings) -> Summary:
+        from .jobs import today
 
-    return import_fines.run(ctx, full=full)
+        steps = today.TODAY if which == "today" else today.PAY_FINES
+        return today.run_chain(which, steps, _context_factory(args, settings), settings, dry_run=args.dry_run)
 
-
-def _export(ctx) -> Summary:  # type: ignore[no-untyped-def]
-    from .jobs import export
-
-    return export.run(ctx)
+    return run
 
 
-def _send(ctx) -> Summary:  # type: ignore[no-untyped-def]
-    from .jobs import send
+def _backup(args: argparse.Namespace, settings: Settings) -> Summary:
+    from .jobs import backup
 
-    return send.run(ctx)
+    return backup.backup(settings, dry_run=args.dry_run)
+
+
+def _restore_last(args: argparse.Namespace, settings: Settings) -> Summary:
+    from .jobs import backup
+
+    return backup.restore_last(settings, dry_run=args.dry_run)
+
+
+def _restore_choose(args: argparse.Namespace, settings: Settings) -> Summary:
+    from .jobs import backup
+
+    return backup.restore_choose(settings, pick=args.pick, dry_run=args.dry_run)
+
+
+def _pick_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pick", type=int, metavar="N", help="restore backup N of the list without asking")
 
 
 def _lookup_args(parser: argparse.ArgumentParser) -> None:
@@ -94,26 +116,29 @@ def _lookup_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--almaLoanId", metavar="ID", help="Alma Item Loan Id")
 
 
-def _lookup(args: argparse.Namespace, settings: settings_mod.Settings) -> str:
+def _read_only(render: Callable[..., str], **flags: str) -> Runner:
+    def run(args: argparse.Namespace, settings: Settings) -> str:
+        from .store import open_store
+
+        store = open_store(settings.db_uri)
+        try:
+            return render(store, **{k: getattr(args, v) for k, v in flags.items()})
+        finally:
+            store.close()
+
+    return run
+
+
+def _lookup(store, **kwargs: str) -> str:  # type: ignore[no-untyped-def]
     from .jobs.lookup import lookup_fine
-    from .store import open_store
 
-    store = open_store(settings.db_uri)
-    try:
-        return lookup_fine(store, root_id=args.rootAlmaFineId, loan_id=args.almaLoanId)
-    finally:
-        store.close()
+    return lookup_fine(store, **kwargs)
 
 
-def _last_export(args: argparse.Namespace, settings: settings_mod.Settings) -> str:
+def _last_export(store) -> str:  # type: ignore[no-untyped-def]
     from .jobs.lookup import last_export
-    from .store import open_store
 
-    store = open_store(settings.db_uri)
-    try:
-        return last_export(store)
-    finally:
-        store.close()
+    return last_export(store)
 
 
 def _import_args(parser: argparse.ArgumentParser) -> None:
@@ -125,30 +150,42 @@ def _demo_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=3, help="simulated days to run")
 
 
-def _demo(args: argparse.Namespace, settings: settings_mod.Settings) -> str:
+def _demo(args: argparse.Namespace, settings: Settings) -> str:
     from .sandbox.demo import run_demo
 
     return run_demo(Path(args.dir), days=args.days)
 
 
-def _help(args: argparse.Namespace, settings: settings_mod.Settings) -> str:
+def _help(args: argparse.Namespace, settings: Settings) -> str:
     return help_text()
 
 
 COMMANDS: list[Command] = [
     Command("help", "list every command with an example line", "", _no_args, _help,
             mutates=False, needs_settings=False),
+    Command("today", "the M/W/F cron run: importAlmaFines, exportBurs, sftpToBurs, importAlmaPayments, backupDB",
+            "", _no_args, _chain("today")),
+    Command("payFines", "the Tu/Th cron run: importAlmaPayments, then backupDB", "", _no_args, _chain("payFines")),
     Command("importAlmaFines", "Direction 1, step 1: pull the Analytics reports, merge them into the ledger",
-            "", _import_args, _run_job(_import_fines, full=True)),
+            "", _import_args, _job("import_fines", full="full")),
     Command("exportBurs", "Direction 1, step 2: turn new Alma activity into the Bursar's .1/.2 files",
-            "", _no_args, _run_job(_export)),
+            "", _no_args, _job("export")),
     Command("sftpToBurs", "Direction 1, step 3: upload every written export, verify, archive, mark sent",
-            "", _no_args, _run_job(_send)),
-    Command("lookupFine", "print a fine with its Alma and Bursar ledgers, parts and exports",
-            "--rootAlmaFineId 7816239430003841", _lookup_args, _lookup, mutates=False),
+            "", _no_args, _job("send")),
+    Command("importAlmaPayments", "Direction 2: fetch the Bursar's payment files, pay each new payment in Alma once",
+            "", _no_args, _job("payments")),
+    Command("backupDB", "compressed backup of the whole store to BACKUPS_DIR (and S3 when configured)",
+            "", _no_args, _backup),
+    Command("restoreLast", "restore the newest backup (validated first; the current state is saved aside)",
+            "", _no_args, _restore_last),
+    Command("restoreChoose", "list the 5 newest backups and restore the one you pick",
+            "--pick 1", _pick_args, _restore_choose),
+    Command("lookupFine", "print a fine with its Alma and Bursar ledgers, parts, exports and payments",
+            "--rootAlmaFineId 7816239430003841", _lookup_args,
+            _read_only(_lookup, root_id="rootAlmaFineId", loan_id="almaLoanId"), mutates=False),
     Command("printLastExport", "print the newest export: id, files, lines, totals, sent time",
-            "", _no_args, _last_export, mutates=False),
-    Command("demo", "run Direction 1 on the built-in sandbox (fake Alma + SFTP) into ./demo",
+            "", _no_args, _read_only(_last_export), mutates=False),
+    Command("demo", "run today's jobs on the built-in sandbox (fake Alma + SFTP) into ./demo",
             "", _demo_args, _demo, mutates=False, needs_settings=False),
 ]
 _BY_NAME = {c.name: c for c in COMMANDS}
@@ -183,7 +220,9 @@ def _parse(command: Command, rest: list[str]) -> argparse.Namespace:
         parser.add_argument("--dry-run", action="store_true", help="show what would happen; change nothing")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors on the console (cron)")
     parser.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
-    return parser.parse_args(rest)
+    args = parser.parse_args(rest)
+    args.dry_run = getattr(args, "dry_run", False)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
     except BursarError as exc:
         log.error("%s", exc, extra=logs.FILE_ONLY)
+        summary = getattr(exc, "summary", None)
+        if isinstance(summary, Summary):
+            print(summary.render())
         _print_error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
@@ -218,18 +260,39 @@ def _main(argv: list[str]) -> int:
     if command is None:
         raise UsageError(f"unknown command {name!r}; run 'abs.py help' to list the commands")
     args = _parse(command, argv[1:])
-    settings = settings_mod.load() if command.needs_settings else None
-    if settings is not None:
-        warning = logs.setup(settings.log_dir, keep_days=settings.log_keep_days,
-                             secrets=settings.secret_values(), quiet=args.quiet, debug=args.debug)
-        if warning:
+    if not command.needs_settings:
+        result = command.run(args, None)  # type: ignore[arg-type]
+        print(result.render() if isinstance(result, Summary) else result)
+        return EXIT_OK
+    settings = settings_mod.load()
+    warning = logs.setup(settings.log_dir, keep_days=settings.log_keep_days,
+                         secrets=settings.secret_values(), quiet=args.quiet, debug=args.debug)
+    if warning:
+        log.warning("%s", warning)
+    if not command.mutates:
+        print(command.run(args, settings))
+        return EXIT_OK
+    return _run_mutating(command, args, settings)
+
+
+def _run_mutating(command: Command, args: argparse.Namespace, settings: Settings) -> int:
+    from .lock import run_lock
+    from .notify import notify_failure, notify_run
+
+    log.info("%s started%s", command.name, " (dry run)" if args.dry_run else "")
+    try:
+        with run_lock(settings.lock_file, command=command.name, now=settings.now()):
+            result = command.run(args, settings)
+    except BursarError as exc:
+        if not args.dry_run and not isinstance(exc, UsageError):
+            for warning in notify_failure(settings, command.name, str(exc)):
+                log.warning("%s", warning)
+        raise
+    assert isinstance(result, Summary)
+    text = result.render()
+    print(text)
+    log.info("%s finished:\n%s", command.name, text)
+    if not args.dry_run:
+        for warning in notify_run(settings, result):
             log.warning("%s", warning)
-        log.info("%s started%s", command.name, " (dry run)" if getattr(args, "dry_run", False) else "")
-    result = command.run(args, settings)  # type: ignore[arg-type]
-    if isinstance(result, Summary):
-        text = result.render()
-        print(text)
-        log.info("%s finished:\n%s", command.name, text)
-        return result.exit_code
-    print(result)
-    return EXIT_OK
+    return result.exit_code

@@ -58,15 +58,18 @@ SETTINGS: list[Setting] = [
     Setting("PAYMENTS_SFTP_KEY_FILE", None, "private key file for the payments server (no passphrase)"),
     Setting("PAYMENTS_SFTP_DIR", None, "absolute remote directory of the payment CSVs"),
     Setting("PAYMENTS_FILE_PREFIX", "ASUSASF_LIBRARY_REPORT_DTRANGE", "payment file name prefix"),
+    Setting("PAYMENTS_DIR", "payments", "local archive of the payment files fetched from the Bursar"),
     Setting("SFTP_KNOWN_HOSTS", "~/.ssh/known_hosts", "known_hosts file; a host key not in it is refused"),
     Setting("EXPORTS_DIR", "exports", "where .1/.2 files are written (archived to EXPORTS_DIR/sent after upload)"),
     Setting("BACKUPS_DIR", "backups", "local backups"),
+    Setting("BACKUPS_KEEP", "30", "local backups kept (the oldest beyond this are deleted)"),
     Setting("S3_BUCKET", None, "off-site backup bucket (off when unset; standard AWS_* credentials)"),
     Setting("S3_PREFIX", "", "key prefix inside the bucket"),
     Setting("S3_ENDPOINT_URL", None, "S3-compatible endpoint (unset: AWS)"),
     Setting("SLACK_WEBHOOK_URL", None, "Slack incoming webhook for run summaries (off when unset)", secret=True),
     Setting("SLACK_ERROR_WEBHOOK_URL", None, "Slack incoming webhook for failures (off when unset)", secret=True),
     Setting("LOG_DIR", "logs", "rotating log files"),
+    Setting("BURSAR_LOCK_FILE", "data/pybursar.lock", "lock file that keeps runs one at a time"),
     Setting("LOG_KEEP_DAYS", "90", "days of rotated log files to keep"),
     Setting("BURSAR_TIMEZONE", None, "the institution's zone for dates in files and names (default: the machine's)"),
     Setting("BURSAR_ACCOUNT_LAW", "531000000005", "charge account for fines at law locations"),
@@ -108,6 +111,9 @@ class Settings:
     timezone: tzinfo
     exports_dir: Path
     backups_dir: Path
+    payments_dir: Path
+    backups_keep: int
+    lock_file: Path
     log_dir: Path
     log_keep_days: int
     known_hosts: Path
@@ -220,6 +226,9 @@ def _validate(raw: dict[str, str | None], base: Path) -> Settings:
         timezone=tz,
         exports_dir=path("EXPORTS_DIR"),
         backups_dir=path("BACKUPS_DIR"),
+        payments_dir=path("PAYMENTS_DIR"),
+        backups_keep=integer("BACKUPS_KEEP", 1, 100000),
+        lock_file=path("BURSAR_LOCK_FILE"),
         log_dir=path("LOG_DIR"),
         log_keep_days=integer("LOG_KEEP_DAYS", 1, 3650),
         known_hosts=path("SFTP_KNOWN_HOSTS"),

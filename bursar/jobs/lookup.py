@@ -38,13 +38,8 @@ def _with_ledgers(store: Store, fine: dict) -> dict:
     out["trans_burs"] = list(store.find("trans_burs", {"fine": fine_id}))
     out["item_details"] = list(store.find("item_details", {"fine": fine_id}))
     out["exports"] = exports
-    for extra in extra_sections:
-        out.update(extra(store, fine))
+    out["payments"] = list(store.find("burs_payments", {"fine": fine_id}))
     return out
-
-
-# Other directions add their own sections to a fine's lookup (e.g. the payments ledger).
-extra_sections: list = []
 
 
 def lookup_fine(store: Store, *, root_id: str | None = None, loan_id: str | None = None) -> str:

@@ -24,6 +24,7 @@ from bursar.store import open_store
 ROOT = Path(__file__).resolve().parents[2]
 ABS = ROOT / "abs.py"
 UPLOAD_DIR = "/bursar/incoming"
+PAYMENTS_DIR = "/bursar/outgoing"
 LEDGER = ("patrons", "fines", "item_details", "trans_alma", "trans_burs", "fine_mds",
           "burs_exports", "burs_export_trans")
 
@@ -40,6 +41,18 @@ class Sandbox:
     @property
     def upload_dir(self) -> Path:
         return self.sftp_root / UPLOAD_DIR.strip("/")
+
+    @property
+    def payments_dir(self) -> Path:
+        """Where the Bursar drops its payment files on the sandbox SFTP server."""
+        return self.sftp_root / PAYMENTS_DIR.strip("/")
+
+    def drop_payment_file(self, name: str, data: bytes, mtime: float | None = None) -> Path:
+        path = self.payments_dir / name
+        path.write_bytes(data)
+        if mtime is not None:
+            os.utime(path, (mtime, mtime))
+        return path
 
     @property
     def exports_dir(self) -> Path:
@@ -81,6 +94,7 @@ def make_sandbox(base: Path, worlds: list[World]):
     tmp_path = base
     sftp_root = tmp_path / "sftp-server"
     (sftp_root / UPLOAD_DIR.strip("/")).mkdir(parents=True)
+    (sftp_root / PAYMENTS_DIR.strip("/")).mkdir(parents=True)
     with SandboxAlma() as alma, SandboxSftp(sftp_root, users={"bursar": "sandbox-password"}) as sftp:
         known_hosts = tmp_path / "known_hosts"
         sftp.write_known_hosts(known_hosts)
@@ -98,6 +112,11 @@ def make_sandbox(base: Path, worlds: list[World]):
             "BURSAR_SFTP_USER": "bursar",
             "BURSAR_SFTP_PASSWORD": "sandbox-password",
             "BURSAR_SFTP_DIR": UPLOAD_DIR,
+            "PAYMENTS_SFTP_HOST": "127.0.0.1",
+            "PAYMENTS_SFTP_PORT": str(sftp.port),
+            "PAYMENTS_SFTP_USER": "bursar",
+            "PAYMENTS_SFTP_PASSWORD": "sandbox-password",
+            "PAYMENTS_SFTP_DIR": PAYMENTS_DIR,
             "SFTP_KNOWN_HOSTS": str(known_hosts),
             "BURSAR_TIMEZONE": "America/Phoenix",
         }

@@ -1,0 +1,342 @@
+"""importAlmaPayments: Direction 2.  Mark each payment the Bursar reports as paid in Alma, once.
+
+The Bursar drops a cumulative CSV of payments on an SFTP server every day, over a date range it
+resets once a year.  Instead of the original's "diff against the previous file", every row goes
+into a payments ledger (`burs_payments`) under a stable key (Emplid, Reference Number, Date
+Paid, Paid Amount, Charge Amount and its occurrence among identical rows).  A row already
+`applied` or `skipped` is never sent again; a `failed` row is retried; a `pending` row (the pay
+call's outcome is unknown) is first looked up in Alma by its deterministic
+external_transaction_id, so a crash or a dropped connection can never pay twice.
+
+Per row: Reference Number -> fine part -> Alma fee id and user; zero charge or payment ->
+skipped; GET the fee (closed -> skipped); amount = min(paid, balance); record `pending`; POST
+op=pay.  Alma calls run on a few threads, all paced by the shared rate limiter; every store
+write happens on this thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .. import crash
+from ..alma.fees import Fee, FeeClosed, find_transaction, get_fee, list_fees, pay_fee
+from ..alma.http import AlmaUncertain
+from ..errors import AlmaDailyLimitError, AlmaError, BursarError
+from ..money import ZERO
+from ..payments_csv import PaymentRow, external_transaction_id, parse_payments
+from ..sftp import RemoteFile, SftpSession, connect
+from ..summary import Summary
+from .context import JobContext, finish_job, log, start_job
+from .send import endpoint
+
+APPLIED, SKIPPED, PENDING, FAILED = "applied", "skipped", "pending", "failed"
+DECIDED = (APPLIED, SKIPPED)
+
+
+def run(ctx: JobContext) -> Summary:
+    summary = Summary("importAlmaPayments", dry_run=ctx.dry_run)
+    source = endpoint(ctx, "payments_sftp")
+    prefix = ctx.settings.payments_file_prefix
+    job = start_job(ctx, "BursarPayments")
+    try:
+        with tempfile.TemporaryDirectory(prefix="bursar-payments-") as tmp:
+            with connect(source) as session:
+                files = _new_files(ctx, session, prefix)
+                local = [(f, _fetch(ctx, session, f, Path(tmp))) for f in files]
+            if not local:
+                summary.note(f"no new payment file in {source.directory}")
+            handled: set[int] = set()
+            for remote, path in local:
+                _process_file(ctx, remote, path, summary, handled)
+        _retry_unsettled(ctx, summary, handled)
+    except BursarError as exc:
+        finish_job(ctx, job, error=str(exc))
+        raise
+    _report_unapplied(ctx, summary)
+    finish_job(ctx, job, summary={"counts": summary.counts, "attention": len(summary.attention)})
+    return summary
+
+
+# -- files ---------------------------------------------------------------------------------
+def _new_files(ctx: JobContext, session: SftpSession, prefix: str) -> list[RemoteFile]:
+    """Files not yet fully processed, oldest first (by modification time, then name)."""
+    out = []
+    for remote in session.listdir():
+        if not remote.name.startswith(prefix):
+            continue
+        done = ctx.store.find_one("burs_payment_files", {"name": remote.name, "size": remote.size,
+                                                          "mtime": remote.mtime, "state": "processed"})
+        if done is None:
+            out.append(remote)
+    return sorted(out, key=lambda f: (f.mtime, f.name))
+
+
+def _fetch(ctx: JobContext, session: SftpSession, remote: RemoteFile, tmp: Path) -> Path:
+    """Download into PAYMENTS_DIR (a dry run into a temporary folder); the Bursar's copy is
+    never touched (the account may be read-only)."""
+    folder = tmp if ctx.dry_run else ctx.settings.payments_dir
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / remote.name
+    session.download(remote.name, path)
+    return path
+
+
+def _process_file(ctx: JobContext, remote: RemoteFile, path: Path, summary: Summary, handled: set[int]) -> None:
+    store = ctx.store
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    record = store.find_one("burs_payment_files", {"name": remote.name, "size": remote.size, "mtime": remote.mtime})
+    parsed = parse_payments(data, name=remote.name)
+    stamp = ctx.utc_now
+    if record is None:
+        file_id = store.insert("burs_payment_files", {
+            "name": remote.name, "size": remote.size, "mtime": remote.mtime, "sha256": digest, "state": "fetched",
+            "rows": len(parsed.rows) + len(parsed.bad), "created": stamp, "updated": stamp})
+    else:
+        file_id = record["id"]
+    summary.note(f"payment file {remote.name}: {len(parsed.rows)} rows, {len(parsed.bad)} malformed "
+                 f"(sha256 {digest[:12]})")
+    for bad in parsed.bad:
+        if store.find_one("burs_payments", {"rowKey": bad.key}) is None:
+            store.insert("burs_payments", {
+                "rowKey": bad.key, "fileName": remote.name, "lineNumber": bad.line, "state": SKIPPED,
+                "reason": f"malformed: {bad.message}", "attempts": 0, "created": stamp, "updated": stamp})
+            summary.count("skipped: malformed")
+            summary.flag(f"{remote.name} line {bad.line}", bad.message)
+    work = []
+    for row in parsed.rows:
+        existing = store.find_one("burs_payments", {"rowKey": row.key})
+        if existing is not None and existing["state"] in DECIDED:
+            summary.count("rows already settled (not sent again)")
+            continue
+        if existing is None:
+            existing = _record_new_row(ctx, row, remote.name)
+        work.append(existing)
+    _settle(ctx, work, summary, handled)
+    store.update("burs_payment_files", file_id, {"state": "processed", "sha256": digest, "updated": ctx.utc_now})
+
+
+def _record_new_row(ctx: JobContext, row: PaymentRow, file_name: str) -> dict:
+    stamp = ctx.utc_now
+    doc = {
+        "rowKey": row.key, "fileName": file_name, "lineNumber": row.line, "emplid": row.emplid,
+        "referenceNumber": row.reference, "datePaid": row.date_paid, "paidAmount": row.paid,
+        "chargeAmount": row.charge, "occurrence": row.occurrence, "itemType": row.item_type,
+        "chargeDescription": row.description, "state": FAILED, "reason": "not yet tried",
+        "externalTransactionId": external_transaction_id(row.key), "attempts": 0,
+        "created": stamp, "updated": stamp,
+    }
+    doc["id"] = ctx.store.insert("burs_payments", dict(doc))
+    return doc
+
+
+def _retry_unsettled(ctx: JobContext, summary: Summary, handled: set[int]) -> None:
+    """Rows an earlier run left failed or pending are retried even when no new file carries
+    them (a range reset, a file already processed), so nothing is silently dropped."""
+    rows = [r for r in ctx.store.find("burs_payments", {"state": [FAILED, PENDING]}) if r["id"] not in handled]
+    _settle(ctx, rows, summary, handled)
+
+
+# -- settling rows -------------------------------------------------------------------------
+@dataclass
+class _Item:
+    """One row moving through lookup -> GET fee -> (pending) -> POST pay."""
+
+    row: dict
+    fine: dict | None = None
+    fee_id: str = ""
+    user_id: str = ""
+    amount: Decimal = ZERO
+    balance: Decimal = ZERO
+    stage: str = "start"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _settle(ctx: JobContext, rows: list[dict], summary: Summary, handled: set[int]) -> None:
+    handled.update(row["id"] for row in rows)
+    if not rows:
+        return
+    http = ctx.alma()
+    workers = max(1, min(16, ctx.settings.alma_calls_per_second // 2))
+    queue: deque[_Item] = deque(_Item(row) for row in rows)
+    in_flight: dict[Future, _Item] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alma") as pool:
+        try:
+            while queue or in_flight:
+                while queue and len(in_flight) < workers:
+                    item = queue.popleft()
+                    call = _next_call(ctx, item, summary)
+                    if call is not None:
+                        in_flight[pool.submit(call, http)] = item
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    item = in_flight.pop(future)
+                    if _handle(ctx, item, future, summary):
+                        queue.appendleft(item)
+        except AlmaDailyLimitError:
+            for future in in_flight:
+                future.cancel()
+            raise
+
+
+def _set(ctx: JobContext, item: _Item, state: str, reason: str | None, **fields: Any) -> None:
+    changes = {"state": state, "reason": reason, "updated": ctx.utc_now, **fields}
+    ctx.store.update("burs_payments", item.row["id"], changes)
+    item.row.update(changes)
+
+
+def _skip(ctx: JobContext, item: _Item, reason: str, summary: Summary, *, attention: bool = False) -> None:
+    _set(ctx, item, SKIPPED, reason)
+    summary.count(f"skipped: {reason}", amount=item.row["paidAmount"])
+    if attention:
+        summary.flag(f"payment for {item.row['referenceNumber']}", reason)
+
+
+def _fail(ctx: JobContext, item: _Item, reason: str, summary: Summary) -> None:
+    _set(ctx, item, FAILED, reason)
+    summary.count("failed (retried next run)", amount=item.row["paidAmount"])
+    summary.flag(f"payment for {item.row['referenceNumber']}", f"{reason}; it will be retried on the next run")
+
+
+def _next_call(ctx: JobContext, item: _Item, summary: Summary) -> Callable[[Any], Any] | None:
+    """Decide what the row needs next (store reads and writes happen here, on this thread);
+    return the Alma call to run on a worker, or None when the row is settled."""
+    row = item.row
+    if item.stage == "start":
+        if row["chargeAmount"] == ZERO:
+            return _skip(ctx, item, "zero charge", summary)
+        if row["paidAmount"] == ZERO:
+            return _skip(ctx, item, "zero payment", summary)
+        if row["paidAmount"] < ZERO:
+            return _skip(ctx, item, "negative payment amount", summary, attention=True)
+        md = ctx.store.find_one("fine_mds", {"bursFineId": row["referenceNumber"]})
+        item.fine = ctx.store.get("fines", md["fine"]) if md else None
+        if md is None or item.fine is None:
+            return _skip(ctx, item, "not found: no fine has this reference number", summary, attention=True)
+        item.fee_id = md["alma_fine_id"] or item.fine["rootAlmaFineId"]
+        item.user_id = item.fine["almaPatronId"]
+        _set(ctx, item, row["state"], row["reason"], fine=item.fine["id"], almaFeeId=item.fee_id,
+             almaUserId=item.user_id)
+        item.stage = "get"
+        return lambda http: get_fee(http, item.user_id, item.fee_id)
+    if item.stage == "pay":
+        if ctx.dry_run:
+            summary.count("would pay", amount=item.amount)
+            summary.note(f"would pay {item.amount} on fee {item.fee_id} (reference {row['referenceNumber']})")
+            return None
+        _set(ctx, item, PENDING, "pay call sent; outcome not yet known", amountApplied=item.amount,
+             attempts=(row["attempts"] or 0) + 1)
+        crash.point("payments.after_pending")
+        comment = _comment(ctx, row)
+        method = ctx.settings.payment_method
+        return lambda http: pay_fee(http, item.user_id, item.fee_id, amount=item.amount, method=method,
+                                    external_transaction_id=row["externalTransactionId"], comment=comment)
+    return None
+
+
+def _comment(ctx: JobContext, row: dict) -> str:
+    return (f"Paid to the Bursar on {row['datePaid']}, imported into Alma by pyBursar on {ctx.today.isoformat()}"
+            f" (Bursar reference {row['referenceNumber']}).")
+
+
+def _handle(ctx: JobContext, item: _Item, future: Future, summary: Summary) -> bool:
+    """Record an Alma call's outcome; True when the row needs another step."""
+    row = item.row
+    try:
+        result = future.result()
+    except FeeClosed:
+        if _tried_before(row):  # our own earlier pay may have closed it: look it up by its id
+            return _lookup_closed(ctx, item, summary)
+        _skip(ctx, item, "closed in Alma (already paid, waived or transferred)", summary)
+        return False
+    except AlmaUncertain as exc:
+        if exc.status is not None and exc.status >= 500:
+            _fail(ctx, item, str(exc), summary)  # the next run checks Alma before paying again
+        else:
+            _set(ctx, item, PENDING, "outcome unknown: " + str(exc))
+            summary.count("outcome unknown (checked next run)", amount=item.amount)
+            summary.flag(f"payment for {row['referenceNumber']}",
+                         f"{exc}; the next run checks Alma for it before paying again")
+        return False
+    except AlmaDailyLimitError:
+        raise
+    except AlmaError as exc:
+        _fail(ctx, item, str(exc), summary)
+        return False
+    if item.stage == "get":
+        fee: Fee = result
+        if _tried_before(row):
+            # An earlier attempt may have reached Alma (timeout, drop, 5xx, crash): the fee's
+            # transactions, which this GET returned anyway, say whether it did.
+            found = find_transaction(fee, row["externalTransactionId"])
+            if found is not None:
+                return _applied(ctx, item, _transaction_amount(found, row), summary, recovered=True)
+        item.balance = fee.balance
+        if fee.balance <= ZERO:
+            _skip(ctx, item, "nothing owed in Alma (balance 0)", summary)
+            return False
+        item.amount = min(row["paidAmount"], fee.balance)
+        if row["paidAmount"] > fee.balance:
+            summary.flag(f"payment for {row['referenceNumber']}",
+                         f"overpayment: paid {row['paidAmount']} at the Bursar but Alma's balance was "
+                         f"{fee.balance}; applied {item.amount}, the rest needs a refund or a credit")
+        item.stage = "pay"
+        return True
+    if item.stage == "pay":
+        return _applied(ctx, item, item.amount, summary)
+    return False
+
+
+def _tried_before(row: dict) -> bool:
+    """A pay call may have been sent for this row before (it was marked pending first)."""
+    return bool(row["attempts"]) or row["state"] == PENDING
+
+
+def _lookup_closed(ctx: JobContext, item: _Item, summary: Summary) -> bool:
+    """A pending row whose fee is now closed: did our pay close it?  (Synchronous: rare.)"""
+    row = item.row
+    try:
+        closed = list_fees(ctx.alma(), item.user_id, status="CLOSED")
+    except AlmaError as exc:
+        _set(ctx, item, PENDING, f"outcome unknown; lookup failed: {exc}")
+        summary.flag(f"payment for {row['referenceNumber']}", "outcome still unknown; checked again next run")
+        return False
+    for fee in closed:
+        if fee.id == item.fee_id:
+            found = find_transaction(fee, row["externalTransactionId"])
+            if found is not None:
+                return _applied(ctx, item, _transaction_amount(found, row), summary, recovered=True)
+    _skip(ctx, item, "closed in Alma (already paid, waived or transferred)", summary)
+    return False
+
+
+def _transaction_amount(transaction: dict, row: dict) -> Decimal:
+    amount = transaction.get("amount")
+    return Decimal(str(amount)).quantize(Decimal("0.01")) if amount is not None else row["amountApplied"]
+
+
+def _applied(ctx: JobContext, item: _Item, amount: Decimal, summary: Summary, *, recovered: bool = False) -> bool:
+    _set(ctx, item, APPLIED, "found in Alma after an interrupted run" if recovered else None,
+         amountApplied=amount, appliedAt=ctx.utc_now)
+    summary.count("applied in Alma", amount=amount)
+    log.info("payment applied: reference %s, %s", item.row["referenceNumber"], amount)
+    return False
+
+
+def _report_unapplied(ctx: JobContext, summary: Summary) -> None:
+    """Every row of this run that was not applied is named in the summary (by reference)."""
+    for state in (FAILED, PENDING):
+        refs = sorted({r["referenceNumber"] or r["rowKey"] for r in ctx.store.find("burs_payments", {"state": state})})
+        if refs:
+            more = f" and {len(refs) - 50} more" if len(refs) > 50 else ""
+            summary.note(f"{state}: " + ", ".join(refs[:50]) + more)
+
+
