@@ -26,7 +26,7 @@ ABS = ROOT / "abs.py"
 UPLOAD_DIR = "/bursar/incoming"
 PAYMENTS_DIR = "/bursar/outgoing"
 LEDGER = ("patrons", "fines", "item_details", "trans_alma", "trans_burs", "fine_mds",
-          "burs_exports", "burs_export_trans")
+          "burs_exports", "burs_export_trans", "burs_payments", "burs_payment_files")
 
 
 @dataclass
