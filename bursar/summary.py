@@ -61,7 +61,7 @@ class Summary:
         for key, n in self.counts.items():
             total = self.totals.get(key)
             money = f"  ${total:,.2f}" if total is not None else ""
-            lines.append(f"  {key:<44} {n:>8}{money}")
+            lines.append(f"  {key:<54} {n:>7}{money}")
         for text in self.notes:
             lines.append(f"  {text}")
         if self.attention:

@@ -115,7 +115,7 @@ def _process_file(ctx: JobContext, remote: RemoteFile, path: Path, summary: Summ
     for row in parsed.rows:
         existing = store.find_one("burs_payments", {"rowKey": row.key})
         if existing is not None and existing["state"] in DECIDED:
-            summary.count("rows already settled (not sent again)")
+            summary.count("rows settled earlier (not sent again)")
             continue
         if existing is None:
             existing = _record_new_row(ctx, row, remote.name)
@@ -193,11 +193,22 @@ def _set(ctx: JobContext, item: _Item, state: str, reason: str | None, **fields:
     item.row.update(changes)
 
 
+_SKIP_REASONS = {
+    "zero charge": "zero charge",
+    "zero payment": "zero payment",
+    "negative payment": "negative payment amount",
+    "not found": "not found: no fine in the ledger has this reference number",
+    "closed in Alma": "closed in Alma: already paid, waived or transferred",
+    "nothing owed": "nothing owed in Alma: the fee's balance is 0",
+}
+
+
 def _skip(ctx: JobContext, item: _Item, reason: str, summary: Summary, *, attention: bool = False) -> None:
-    _set(ctx, item, SKIPPED, reason)
+    """Skip the row for good; `reason` is a key of _SKIP_REASONS (short for the summary)."""
+    _set(ctx, item, SKIPPED, _SKIP_REASONS[reason])
     summary.count(f"skipped: {reason}", amount=item.row["paidAmount"])
     if attention:
-        summary.flag(f"payment for {item.row['referenceNumber']}", reason)
+        summary.flag(f"payment for {item.row['referenceNumber']}", _SKIP_REASONS[reason])
 
 
 def _fail(ctx: JobContext, item: _Item, reason: str, summary: Summary) -> None:
@@ -216,11 +227,11 @@ def _next_call(ctx: JobContext, item: _Item, summary: Summary) -> Callable[[Any]
         if row["paidAmount"] == ZERO:
             return _skip(ctx, item, "zero payment", summary)
         if row["paidAmount"] < ZERO:
-            return _skip(ctx, item, "negative payment amount", summary, attention=True)
+            return _skip(ctx, item, "negative payment", summary, attention=True)
         md = ctx.store.find_one("fine_mds", {"bursFineId": row["referenceNumber"]})
         item.fine = ctx.store.get("fines", md["fine"]) if md else None
         if md is None or item.fine is None:
-            return _skip(ctx, item, "not found: no fine has this reference number", summary, attention=True)
+            return _skip(ctx, item, "not found", summary, attention=True)
         item.fee_id = md["alma_fine_id"] or item.fine["rootAlmaFineId"]
         item.user_id = item.fine["almaPatronId"]
         _set(ctx, item, row["state"], row["reason"], fine=item.fine["id"], almaFeeId=item.fee_id,
@@ -255,7 +266,7 @@ def _handle(ctx: JobContext, item: _Item, future: Future, summary: Summary) -> b
     except FeeClosed:
         if _tried_before(row):  # our own earlier pay may have closed it: look it up by its id
             return _lookup_closed(ctx, item, summary)
-        _skip(ctx, item, "closed in Alma (already paid, waived or transferred)", summary)
+        _skip(ctx, item, "closed in Alma", summary)
         return False
     except AlmaUncertain as exc:
         if exc.status is not None and exc.status >= 500:
@@ -281,7 +292,7 @@ def _handle(ctx: JobContext, item: _Item, future: Future, summary: Summary) -> b
                 return _applied(ctx, item, _transaction_amount(found, row), summary, recovered=True)
         item.balance = fee.balance
         if fee.balance <= ZERO:
-            _skip(ctx, item, "nothing owed in Alma (balance 0)", summary)
+            _skip(ctx, item, "nothing owed", summary)
             return False
         item.amount = min(row["paidAmount"], fee.balance)
         if row["paidAmount"] > fee.balance:
@@ -314,7 +325,7 @@ def _lookup_closed(ctx: JobContext, item: _Item, summary: Summary) -> bool:
             found = find_transaction(fee, row["externalTransactionId"])
             if found is not None:
                 return _applied(ctx, item, _transaction_amount(found, row), summary, recovered=True)
-    _skip(ctx, item, "closed in Alma (already paid, waived or transferred)", summary)
+    _skip(ctx, item, "closed in Alma", summary)
     return False
 
 

@@ -1,27 +1,32 @@
-"""`abs.py demo`: Direction 1 end to end on the sandbox, on a fresh SQLite store in ./demo.
+"""`abs.py demo`: the whole `today` run on the sandbox, on a fresh SQLite store in ./demo.
 
 Starts the sandbox Alma server and SFTP server on loopback, generates a few days of realistic
-Alma activity, and runs importAlmaFines -> exportBurs -> sftpToBurs once per simulated day with
-the clock set to that day, exactly as cron would.  Everything it makes stays in the demo folder.
+Alma activity and the Bursar's cumulative payment files, and runs `today` (importAlmaFines ->
+exportBurs -> sftpToBurs -> importAlmaPayments -> backupDB) once per simulated day with the clock
+set to that day, exactly as cron would; then it shows a restore.  Everything it makes stays in
+the demo folder.
 """
 
 from __future__ import annotations
 
 import secrets
 import shutil
+from datetime import datetime, time
 from pathlib import Path
 
 from .. import settings as settings_mod
-from ..jobs import export, import_fines, send
+from ..jobs import backup as backup_job
+from ..jobs import today
 from ..jobs.context import JobContext
 from ..store import open_store
-from ..summary import Summary
 from .alma_server import SandboxAlma
-from .generator import SANDBOX_REPORTS, generate_days, install_world
+from .generator import SANDBOX_REPORTS, generate_days
+from .payments_gen import fold_payments, install_world_keeping_payments, payment_files
 from .sftp_server import SandboxSftp
 
 MARKER = ".pybursar-demo"
 UPLOAD_DIR = "/bursar/incoming"
+PAYMENTS_DIR = "/bursar/outgoing"
 TIMEZONE = "America/Phoenix"
 
 
@@ -52,6 +57,13 @@ def demo_environment(folder: Path, alma: SandboxAlma, sftp: SandboxSftp, passwor
         "BURSAR_SFTP_USER": "bursar",
         "BURSAR_SFTP_PASSWORD": password,
         "BURSAR_SFTP_DIR": UPLOAD_DIR,
+        "PAYMENTS_SFTP_HOST": "127.0.0.1",
+        "PAYMENTS_SFTP_PORT": str(sftp.port),
+        "PAYMENTS_SFTP_USER": "bursar",
+        "PAYMENTS_SFTP_PASSWORD": password,
+        "PAYMENTS_SFTP_DIR": PAYMENTS_DIR,
+        "PAYMENTS_DIR": str(folder / "payments"),
+        "BURSAR_LOCK_FILE": str(folder / "data" / "pybursar.lock"),
         "SFTP_KNOWN_HOSTS": str(folder / "known_hosts"),
         "EXPORTS_DIR": str(folder / "exports"),
         "BACKUPS_DIR": str(folder / "backups"),
@@ -63,38 +75,50 @@ def demo_environment(folder: Path, alma: SandboxAlma, sftp: SandboxSftp, passwor
 def run_demo(folder: Path, *, days: int = 3) -> str:
     folder = prepare_folder(folder)
     server_root = folder / "sftp-server"
-    (server_root / UPLOAD_DIR.strip("/")).mkdir(parents=True)
+    uploads = server_root / UPLOAD_DIR.strip("/")
+    drops = server_root / PAYMENTS_DIR.strip("/")
+    uploads.mkdir(parents=True)
+    drops.mkdir(parents=True)
     password = secrets.token_urlsafe(12)
     out: list[str] = [f"pyBursar demo in {folder}", ""]
+    worlds = generate_days(days=days)
+    files = payment_files(worlds)
     with SandboxAlma() as alma, SandboxSftp(server_root, users={"bursar": password}) as sftp:
         sftp.write_known_hosts(folder / "known_hosts")
         env = demo_environment(folder, alma, sftp, password)
         env_file = folder / ".env"
         env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         env_file.chmod(0o600)
-        for world in generate_days(days=days):
-            install_world(alma, world)
-            day_env = {**env, "BURSAR_NOW": f"{world.day.isoformat()}T18:00:00"}
-            settings = settings_mod.load(day_env, cwd=folder)
-            out.append(f"== {world.day:%A %Y-%m-%d}: {len(world.fines)} fines in Alma so far ==")
-            for step in (import_fines.run, export.run, send.run):
-                out.append(_run_step(step, settings))
+        paid: list[dict] = []
+        for world, payments in zip(worlds, files):
+            now = datetime.combine(world.day, time(18, 0))
+            # the nightly Analytics refresh shows yesterday's Bursar payments as Alma payments
+            install_world_keeping_payments(alma, fold_payments(world, paid, now=now))
+            (drops / payments.name).write_bytes(payments.data)
+            settings = settings_mod.load({**env, "BURSAR_NOW": now.isoformat()}, cwd=folder)
+            out.append(f"== {world.day:%A %Y-%m-%d}: {len(world.fines)} fines in Alma so far; "
+                       f"the Bursar's payments file is {payments.name} ==")
+            out.append(_today(settings))
             out.append("")
-    sent = sorted(p.name for p in (server_root / UPLOAD_DIR.strip("/")).iterdir())
+            paid = [{**call, "time": call.get("time", now)} for call in paid + alma.pay_calls[len(paid):]]
+        out.append("== restoreLast: the newest backup, validated, with the current state saved aside first ==")
+        out.append(backup_job.restore_last(settings).render())
+    out.append("")
     out.append("Files the Bursar received (sandbox SFTP server):")
-    out += [f"  {server_root / UPLOAD_DIR.strip('/') / name}" for name in sent] or ["  (none)"]
+    out += [f"  {path}" for path in sorted(uploads.iterdir())] or ["  (none)"]
+    out.append(f"Payments applied in the sandbox Alma: {len(alma.pay_calls)}")
     out += ["", f"Local archive of sent files: {folder / 'exports' / 'sent'}",
+            f"Backups: {folder / 'backups'}",
             f"Database: {folder / 'data' / 'bursar.sqlite3'}",
             f"Look around: BURSAR_ENV_FILE={env_file} python abs.py printLastExport"]
     return "\n".join(out)
 
 
-def _run_step(step, settings: settings_mod.Settings) -> str:  # type: ignore[no-untyped-def]
-    store = open_store(settings.db_uri)
-    ctx = JobContext(settings=settings, store=store, now=settings.now())
+def _today(settings: settings_mod.Settings) -> str:
+    def make_context() -> JobContext:
+        return JobContext(settings=settings, store=open_store(settings.db_uri), now=settings.now())
+
     try:
-        summary: Summary = step(ctx)
-    finally:
-        ctx.close()
-        store.close()
-    return summary.render()
+        return today.run_chain("today", today.TODAY, make_context, settings, dry_run=False).render()
+    except today.ChainFailed as exc:
+        return exc.summary.render() + f"\n  error: {exc}"
