@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import logs
+from . import logs, progress
 from . import settings as settings_mod
 from .errors import EXIT_FAILED, EXIT_OK, BursarError, UsageError
 from .summary import Summary
@@ -265,6 +265,7 @@ def _main(argv: list[str]) -> int:
         print(result.render() if isinstance(result, Summary) else result)
         return EXIT_OK
     settings = settings_mod.load()
+    progress.enabled = not args.quiet
     warning = logs.setup(settings.log_dir, keep_days=settings.log_keep_days,
                          secrets=settings.secret_values(), quiet=args.quiet, debug=args.debug)
     if warning:

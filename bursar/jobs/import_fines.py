@@ -29,6 +29,7 @@ from ..bursar_file import charge_account
 from ..errors import BursarError, ReportError
 from ..legacy import LegacyError, SierraNote, legacy_parts, load_xref, parse_sierra_note
 from ..money import ZERO, allocate_greedy
+from ..progress import Progress
 from ..rows import (
     NO_LOAN,
     FineRecord,
@@ -126,6 +127,7 @@ def _stage(ctx: JobContext, name: str, path: str, out: Path, filter_xml: str | N
     log.info("fetching Analytics report %r", name)
     report = iter_report(ctx.alma(), path, filter_xml=filter_xml, fallback_columns=fallback)
     count = 0
+    progress = Progress(f"{name} rows fetched")
     with out.open("w", encoding="utf-8") as fh:
         for row in report:
             if count == 0:
@@ -133,6 +135,8 @@ def _stage(ctx: JobContext, name: str, path: str, out: Path, filter_xml: str | N
             fh.write(json.dumps(row, separators=(",", ":")))
             fh.write("\n")
             count += 1
+            progress.step()
+    progress.done()
     _check_columns(name, report.columns, required)
     log.info("report %r: %d rows staged", name, count)
     return StagedReport(name, out, count)

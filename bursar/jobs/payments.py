@@ -32,6 +32,7 @@ from ..alma.http import AlmaUncertain
 from ..errors import AlmaDailyLimitError, AlmaError, BursarError
 from ..money import ZERO
 from ..payments_csv import PaymentRow, external_transaction_id, parse_payments
+from ..progress import Progress
 from ..sftp import RemoteFile, SftpSession, connect
 from ..summary import Summary
 from .context import JobContext, finish_job, log, start_job
@@ -167,6 +168,7 @@ def _settle(ctx: JobContext, rows: list[dict], summary: Summary, handled: set[in
     http = ctx.alma()
     workers = max(1, min(16, ctx.settings.alma_calls_per_second // 2))
     queue: deque[_Item] = deque(_Item(row) for row in rows)
+    progress = Progress("payment rows settled")
     in_flight: dict[Future, _Item] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alma") as pool:
         try:
@@ -181,6 +183,9 @@ def _settle(ctx: JobContext, rows: list[dict], summary: Summary, handled: set[in
                     item = in_flight.pop(future)
                     if _handle(ctx, item, future, summary):
                         queue.appendleft(item)
+                    else:
+                        progress.step()
+            progress.done()
         except AlmaDailyLimitError:
             for future in in_flight:
                 future.cancel()
