@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from bursar.errors import BursarError, SettingsError, UsageError
-from bursar.store import one_line, redact_uri
+from bursar.store import one_line, redact_uri, uri_secrets
 from bursar.store.schema import COLLECTIONS
 
 if TYPE_CHECKING:
@@ -333,17 +333,6 @@ def _quiesce_sqlite(db: Path) -> None:
 # ---- MongoDB ------------------------------------------------------------------------------
 
 
-def _mongo_secrets(uri: str) -> list[str]:
-    try:
-        userinfo = urlsplit(uri).netloc.rpartition("@")[0]
-    except ValueError:
-        return []
-    if ":" not in userinfo:
-        return []
-    password = userinfo.split(":", 1)[1]
-    return [s for s in {password, unquote(password)} if s]
-
-
 def _mongo_database(uri: str) -> str:
     try:
         name = unquote(urlsplit(uri).path.lstrip("/"))
@@ -355,7 +344,7 @@ def _mongo_database(uri: str) -> str:
 def _run_tool(tool: str, args: list[str], uri: str) -> str:
     """Run mongodump/mongorestore (an argument list: no shell).  Returns its stderr; a missing
     tool, a timeout or a non-zero exit status is a BackupError with the (redacted) last line."""
-    secrets = _mongo_secrets(uri)
+    secrets = uri_secrets(uri)
 
     def scrub(text: str) -> str:
         for s in secrets:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from bursar.errors import SettingsError, StoreError
 from bursar.store.base import Doc, Store, Where
+from bursar.store.schema import INT, STR
 
 __all__ = ["Doc", "Store", "Where", "open_store", "redact_uri"]
 
@@ -79,6 +82,40 @@ def _open_sqlite(uri: str) -> Store:
 # accepts too, and a typo or a float fails loudly at the store instead of corrupting data.
 
 CENT = Decimal("0.01")
+
+
+def uri_secrets(uri: str) -> list[str]:
+    """The URI's password, raw and decoded, so tool and driver messages can be scrubbed of it."""
+    try:
+        userinfo = urlsplit(uri).netloc.rpartition("@")[0]
+    except ValueError:
+        return []
+    if ":" not in userinfo:
+        return []
+    password = userinfo.split(":", 1)[1]
+    return [s for s in {password, unquote(password)} if s]
+
+
+def checked_plain(name: str, kind: str) -> Callable[[Any], Any] | None:
+    """The type check both engines share for STR and INT fields (stored as they are): the value
+    itself, or a StoreError naming the field.  None for the kinds each engine converts itself."""
+    if kind == STR:
+
+        def check_str(v: Any) -> Any:
+            if v is None or isinstance(v, str):
+                return v
+            raise StoreError(f"{name}: expected str, got {type(v).__name__}")
+
+        return check_str
+    if kind == INT:
+
+        def check_int(v: Any) -> Any:
+            if v is None or (isinstance(v, int) and not isinstance(v, bool)):
+                return v
+            raise StoreError(f"{name}: expected int, got {type(v).__name__}")
+
+        return check_int
+    return None
 
 
 def unknown_field(coll: str, field: object) -> StoreError:

@@ -36,12 +36,14 @@ from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI, Op
 from bursar.errors import SettingsError, StoreError
 from bursar.store import (
     CENT,
+    checked_plain,
     datetime_value,
     json_text,
     money_value,
     one_line,
     redact_uri,
     unknown_field,
+    uri_secrets,
     utc_now,
 )
 from bursar.store.base import Doc, Where
@@ -67,21 +69,10 @@ def _encoder(coll: str, field: str, kind: str) -> Codec:
     def bad(value: Any, expected: str) -> StoreError:
         return StoreError(f"{name}: expected {expected}, got {type(value).__name__}")
 
-    if kind == STR:
-
-        def enc(v: Any) -> Any:
-            if v is None or isinstance(v, str):
-                return v
-            raise bad(v, "str")
-
-    elif kind == INT:
-
-        def enc(v: Any) -> Any:
-            if v is None or (isinstance(v, int) and not isinstance(v, bool)):
-                return v
-            raise bad(v, "int")
-
-    elif kind == BOOL:
+    plain = checked_plain(name, kind)
+    if plain is not None:
+        return plain
+    if kind == BOOL:
 
         def enc(v: Any) -> Any:
             if v is None or isinstance(v, bool):
@@ -268,7 +259,7 @@ class MongoStore:
 
     def __init__(self, uri: str, client: Any = None):
         self._redacted = redact_uri(uri)
-        self._secrets = _secrets_of(uri)
+        self._secrets = uri_secrets(uri)
         self.database = _database_name(uri)
         self._own_client = client is None
         if client is None:
@@ -564,13 +555,3 @@ class MongoStore:
         return f"MongoStore({self._redacted!r})"
 
 
-def _secrets_of(uri: str) -> list[str]:
-    """The URI's password, raw and decoded, so driver messages can be scrubbed of it."""
-    try:
-        userinfo = urlsplit(uri).netloc.rpartition("@")[0]
-    except ValueError:
-        return []
-    if ":" not in userinfo:
-        return []
-    password = userinfo.split(":", 1)[1]
-    return [s for s in {password, unquote(password)} if s]

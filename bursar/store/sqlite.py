@@ -32,6 +32,7 @@ from typing import Any
 
 from bursar.errors import StoreError
 from bursar.store import (
+    checked_plain,
     datetime_value,
     json_text,
     money_value,
@@ -74,21 +75,10 @@ def _encoder(coll: str, field: str, kind: str) -> Encoder:
     def bad(value: Any, expected: str) -> StoreError:
         return StoreError(f"{name}: expected {expected}, got {type(value).__name__}")
 
-    if kind == STR:
-
-        def enc(v: Any) -> Any:
-            if v is None or isinstance(v, str):
-                return v
-            raise bad(v, "str")
-
-    elif kind == INT:
-
-        def enc(v: Any) -> Any:
-            if v is None or (isinstance(v, int) and not isinstance(v, bool)):
-                return v
-            raise bad(v, "int")
-
-    elif kind == BOOL:
+    plain = checked_plain(name, kind)
+    if plain is not None:
+        return plain
+    if kind == BOOL:
 
         def enc(v: Any) -> Any:
             if v is True:
