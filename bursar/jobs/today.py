@@ -30,8 +30,8 @@ PAY_FINES: list[Step] = [("importAlmaPayments", payments.run)]
 class ChainFailed(BursarError):
     """A step of the chain failed; the combined summary so far travels with the error."""
 
-    def __init__(self, summary: Summary, cause: BursarError):
-        super().__init__(f"{summary.command} stopped: {cause}")
+    def __init__(self, summary: Summary, cause: BursarError, step: str):
+        super().__init__(f"{summary.command} stopped at {step}: {cause}")
         self.summary = summary
         self.cause = cause
         self.exit_code = cause.exit_code
@@ -41,13 +41,14 @@ def run_chain(name: str, steps: list[Step], make_context: Callable[[], JobContex
               *, dry_run: bool) -> Summary:
     combined = Summary(name, dry_run=dry_run)
     failure: BursarError | None = None
+    failed_step = ""
     for step_name, step in steps:
         crash.point(f"{name}.before_{step_name}")
         ctx = make_context()
         try:
             combined.merge(step(ctx))
         except BursarError as exc:
-            failure = exc
+            failure, failed_step = exc, step_name
             combined.note(f"{step_name} failed: {exc}")
             break
         finally:
@@ -58,8 +59,9 @@ def run_chain(name: str, steps: list[Step], make_context: Callable[[], JobContex
         combined.merge(backup_job.backup(settings, dry_run=dry_run))
     except BursarError as exc:
         combined.note(f"backupDB failed: {exc}")
-        failure = failure or exc
+        if failure is None:
+            failure, failed_step = exc, "backupDB"
     if failure is not None:
-        raise ChainFailed(combined, failure)
+        raise ChainFailed(combined, failure, failed_step)
     return combined
 

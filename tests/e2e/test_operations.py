@@ -102,7 +102,7 @@ def test_a_failed_step_stops_the_chain_but_still_backs_up(sandbox):
     result = sandbox.run("today", day=day)
     assert result.returncode == 1
     assert "sftpToBurs failed" in result.stdout and "importAlmaPayments" not in result.stdout
-    assert "today stopped" in result.stderr and "Traceback" not in result.stderr
+    assert "today stopped at sftpToBurs" in result.stderr and "Traceback" not in result.stderr
     assert len(backups(sandbox)) == 1
 
 
@@ -149,3 +149,58 @@ def test_two_concurrent_runs_one_proceeds_the_other_exits_cleanly(sandbox):
     finally:
         out, err = first.communicate(timeout=120)
     assert first.returncode in (0, 3), out + err
+
+
+class _Receiver:
+    """A local Slack stand-in: records every JSON body posted to it."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        bodies = self.bodies = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_slack_gets_the_summary_and_failures_without_emplids(sandbox):
+    summary_hook, error_hook = _Receiver(), _Receiver()
+    try:
+        sandbox.env.update({"SLACK_WEBHOOK_URL": summary_hook.url, "SLACK_ERROR_WEBHOOK_URL": error_hook.url})
+        day = sandbox.install(0).day
+        assert sandbox.run("today", day=day).returncode in (0, 3)
+        assert len(summary_hook.bodies) == 1 and isinstance(summary_hook.bodies[0]["blocks"], list)
+        text = str(summary_hook.bodies[0])
+        assert "exportBurs" in text
+        emplids = {fine["almaPatronId"] for fine in sandbox.ledger()["fines"]}
+        assert not [e for e in emplids if e in text]
+        sandbox.env["BURSAR_SFTP_PASSWORD"] = "wrong"
+        sandbox.install(1)
+        assert sandbox.run("today", day=sandbox.worlds[1].day).returncode == 1
+        assert error_hook.bodies and "sftpToBurs" in str(error_hook.bodies[-1])
+        assert "wrong" not in str(error_hook.bodies)
+        # Slack down: the run is not affected
+        sandbox.env.pop("BURSAR_SFTP_PASSWORD")
+        sandbox.env.update({"BURSAR_SFTP_PASSWORD": "sandbox-password", "SLACK_WEBHOOK_URL": "http://127.0.0.1:9/x"})
+        result = sandbox.run("today", day=sandbox.worlds[1].day)
+        assert result.returncode in (0, 3) and "Slack notification not sent" in result.stderr
+    finally:
+        summary_hook.close()
+        error_hook.close()
