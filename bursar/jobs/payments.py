@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import crash
+from .. import payment_rules as rules
 from ..alma.fees import Fee, FeeClosed, find_transaction, get_fee, list_fees, pay_fee
 from ..alma.http import AlmaUncertain
 from ..errors import AlmaDailyLimitError, AlmaError, BursarError
@@ -117,6 +118,8 @@ def _process_file(ctx: JobContext, remote: RemoteFile, path: Path, summary: Summ
         existing = store.find_one("burs_payments", {"rowKey": row.key})
         if existing is not None and existing["state"] in DECIDED:
             summary.count("rows settled earlier (not sent again)")
+            if ctx.dry_run:
+                summary.note(f"would leave {row.reference} (line {row.line}): already {existing['state']}")
             continue
         if existing is None:
             existing = _record_new_row(ctx, row, remote.name)
@@ -199,21 +202,25 @@ def _set(ctx: JobContext, item: _Item, state: str, reason: str | None, **fields:
 
 
 _SKIP_REASONS = {
-    "zero charge": "zero charge",
-    "zero payment": "zero payment",
-    "negative payment": "negative payment amount",
+    rules.ZERO_CHARGE: "zero charge",
+    rules.ZERO_PAYMENT: "zero payment",
+    rules.NEGATIVE_PAYMENT: "negative payment amount",
     "not found": "not found: no fine in the ledger has this reference number",
     "closed in Alma": "closed in Alma: already paid, waived or transferred",
-    "nothing owed": "nothing owed in Alma: the fee's balance is 0",
+    rules.NOTHING_OWED: "nothing owed in Alma: the fee's balance is 0",
 }
+_NEED_ATTENTION = {rules.NEGATIVE_PAYMENT, "not found"}
 
 
-def _skip(ctx: JobContext, item: _Item, reason: str, summary: Summary, *, attention: bool = False) -> None:
+def _skip(ctx: JobContext, item: _Item, reason: str, summary: Summary) -> None:
     """Skip the row for good; `reason` is a key of _SKIP_REASONS (short for the summary)."""
+    row = item.row
     _set(ctx, item, SKIPPED, _SKIP_REASONS[reason])
-    summary.count(f"skipped: {reason}", amount=item.row["paidAmount"])
-    if attention:
-        summary.flag(f"payment for {item.row['referenceNumber']}", _SKIP_REASONS[reason])
+    summary.count(f"skipped: {reason}", amount=row["paidAmount"])
+    summary.note(f"{'would skip' if ctx.dry_run else 'skipped'} {row['referenceNumber']} "
+                 f"({row['fileName']} line {row['lineNumber']}, paid {row['paidAmount']}): {_SKIP_REASONS[reason]}")
+    if reason in _NEED_ATTENTION:
+        summary.flag(f"payment for {row['referenceNumber']}", _SKIP_REASONS[reason])
 
 
 def _fail(ctx: JobContext, item: _Item, reason: str, summary: Summary) -> None:
@@ -227,16 +234,13 @@ def _next_call(ctx: JobContext, item: _Item, summary: Summary) -> Callable[[Any]
     return the Alma call to run on a worker, or None when the row is settled."""
     row = item.row
     if item.stage == "start":
-        if row["chargeAmount"] == ZERO:
-            return _skip(ctx, item, "zero charge", summary)
-        if row["paidAmount"] == ZERO:
-            return _skip(ctx, item, "zero payment", summary)
-        if row["paidAmount"] < ZERO:
-            return _skip(ctx, item, "negative payment", summary, attention=True)
+        reason = rules.before_alma(row["paidAmount"], row["chargeAmount"])
+        if reason is not None:
+            return _skip(ctx, item, reason, summary)
         md = ctx.store.find_one("fine_mds", {"bursFineId": row["referenceNumber"]})
         item.fine = ctx.store.get("fines", md["fine"]) if md else None
         if md is None or item.fine is None:
-            return _skip(ctx, item, "not found", summary, attention=True)
+            return _skip(ctx, item, "not found", summary)
         item.fee_id = md["alma_fine_id"] or item.fine["rootAlmaFineId"]
         item.user_id = item.fine["almaPatronId"]
         _set(ctx, item, row["state"], row["reason"], fine=item.fine["id"], almaFeeId=item.fee_id,
@@ -246,7 +250,8 @@ def _next_call(ctx: JobContext, item: _Item, summary: Summary) -> Callable[[Any]
     if item.stage == "pay":
         if ctx.dry_run:
             summary.count("would pay", amount=item.amount)
-            summary.note(f"would pay {item.amount} on fee {item.fee_id} (reference {row['referenceNumber']})")
+            summary.note(f"would pay {item.amount} on fee {item.fee_id} (reference {row['referenceNumber']}, "
+                         f"{row['fileName']} line {row['lineNumber']}, paid {row['paidAmount']})")
             return None
         _set(ctx, item, PENDING, "pay call sent; outcome not yet known", amountApplied=item.amount,
              attempts=(row["attempts"] or 0) + 1)
@@ -296,14 +301,15 @@ def _handle(ctx: JobContext, item: _Item, future: Future, summary: Summary) -> b
             if found is not None:
                 return _applied(ctx, item, _transaction_amount(found, row), summary, recovered=True)
         item.balance = fee.balance
-        if fee.balance <= ZERO:
-            _skip(ctx, item, "nothing owed", summary)
+        payment = rules.amount_to_pay(row["paidAmount"], fee.balance)
+        if payment.skip_reason is not None:
+            _skip(ctx, item, payment.skip_reason, summary)
             return False
-        item.amount = min(row["paidAmount"], fee.balance)
-        if row["paidAmount"] > fee.balance:
+        item.amount = payment.amount
+        if payment.overpaid:
             summary.flag(f"payment for {row['referenceNumber']}",
                          f"overpayment: paid {row['paidAmount']} at the Bursar but Alma's balance was "
-                         f"{fee.balance}; applied {item.amount}, the rest needs a refund or a credit")
+                         f"{fee.balance}; applied {item.amount}, the rest ({payment.overpaid}) needs a refund")
         item.stage = "pay"
         return True
     if item.stage == "pay":

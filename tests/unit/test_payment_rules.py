@@ -1,0 +1,39 @@
+"""The decision for every kind of payment row (pure rules; the job adds Alma and the store)."""
+
+from decimal import Decimal as D
+
+import pytest
+
+from bursar.payment_rules import (
+    NEGATIVE_PAYMENT,
+    NOTHING_OWED,
+    ZERO_CHARGE,
+    ZERO_PAYMENT,
+    amount_to_pay,
+    before_alma,
+)
+
+
+@pytest.mark.parametrize("paid, charge, expected", [
+    (D("5.00"), D("5.00"), None),                 # an ordinary payment goes to Alma
+    (D("1.00"), D("0.00"), ZERO_CHARGE),          # zero-dollar charge: never sent
+    (D("0.00"), D("5.00"), ZERO_PAYMENT),         # zero-dollar payment: never sent
+    (D("0.00"), D("0.00"), ZERO_CHARGE),          # both zero: the charge rule comes first
+    (D("-3.00"), D("5.00"), NEGATIVE_PAYMENT),    # a reversal at the Bursar is not a payment
+    (D("0.01"), D("0.01"), None),
+])
+def test_before_alma(paid, charge, expected):
+    assert before_alma(paid, charge) == expected
+
+
+@pytest.mark.parametrize("paid, balance, amount, overpaid, skip", [
+    (D("5.00"), D("5.00"), D("5.00"), D("0.00"), None),          # full payment
+    (D("2.50"), D("5.00"), D("2.50"), D("0.00"), None),          # partial payment
+    (D("7.00"), D("5.00"), D("5.00"), D("2.00"), None),          # overpayment: pay the balance, report 2.00
+    (D("5.00"), D("0.00"), D("0"), D("0"), NOTHING_OWED),        # an open fee that owes nothing
+    (D("5.00"), D("-1.00"), D("0"), D("0"), NOTHING_OWED),       # a credit balance
+    (D("0.10"), D("0.30"), D("0.10"), D("0.00"), None),          # cents stay exact
+])
+def test_amount_to_pay(paid, balance, amount, overpaid, skip):
+    result = amount_to_pay(paid, balance)
+    assert (result.amount, result.overpaid, result.skip_reason) == (amount, overpaid, skip)
