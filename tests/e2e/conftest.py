@@ -106,6 +106,7 @@ def make_sandbox(base: Path, worlds: list[World]):
             "ALMA_REPORT_TRANSACTIONS": SANDBOX_REPORTS.transactions,
             "ALMA_REPORT_BALANCES": SANDBOX_REPORTS.balances,
             "ALMA_RETRIES": "3",
+            "ALMA_CALLS_PER_SECOND": "50",
             "ALMA_RETRY_BACKOFF_MS": "10",
             "BURSAR_SFTP_HOST": "127.0.0.1",
             "BURSAR_SFTP_PORT": str(sftp.port),
