@@ -21,7 +21,6 @@ import getpass
 import os
 import socket
 import subprocess
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from typing import Any
 import pytest
 
 from bursar.sftp import SftpEndpoint
+from tests.threads import no_new_threads_after
 
 SSHD = Path("/usr/sbin/sshd")
 SSH_KEYGEN = "ssh-keygen"
@@ -301,12 +301,5 @@ def sshd_still_running() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def no_threads_left_behind() -> Iterator[None]:
     """Every paramiko transport a test opens must be closed by the end of it."""
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 3
-    while True:
-        left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    assert not left, f"threads still running after the test: {[t.name for t in left]}"
+    with no_new_threads_after():
+        yield

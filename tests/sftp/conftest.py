@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import pytest
 
 from bursar.sandbox.sftp_server import SandboxSftp
 from bursar.sftp import SftpEndpoint
+from tests.threads import no_new_threads_after
 
 USER = "bursar"
 # Distinctive so a leak into any message or repr is easy to spot.
@@ -91,12 +90,5 @@ def remote_dir(server: SandboxSftp) -> Path:
 @pytest.fixture(autouse=True)
 def no_threads_left_behind() -> Iterator[None]:
     """Every server, transport and SFTP thread a test starts must be gone after it."""
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 3
-    while True:
-        left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    assert not left, f"threads still running after the test: {[t.name for t in left]}"
+    with no_new_threads_after():
+        yield
