@@ -21,7 +21,7 @@ import tempfile
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from ..alma.fees import Fee, FeeClosed, find_transaction, get_fee, list_fees, pa
 from ..alma.http import AlmaUncertain
 from ..errors import AlmaDailyLimitError, AlmaError, BursarError
 from ..money import ZERO
-from ..payments_csv import PaymentRow, external_transaction_id, parse_payments
+from ..payments_csv import PaymentFileError, PaymentRow, external_transaction_id, parse_payments
 from ..progress import Progress
 from ..sftp import RemoteFile, SftpSession, connect
 from ..summary import Summary
@@ -57,7 +57,12 @@ def run(ctx: JobContext) -> Summary:
                 summary.note(f"no new payment file in {source.directory}")
             handled: set[int] = set()
             for remote, path in local:
-                _process_file(ctx, remote, path, summary, handled)
+                try:
+                    _process_file(ctx, remote, path, summary, handled)
+                except PaymentFileError as exc:
+                    # the whole file is unusable (e.g. a column renamed): report it on every run
+                    # until the Bursar's office fixes it; the other files still go through
+                    summary.flag(f"payment file {remote.name}", f"{exc}; no row of it was used")
         _retry_unsettled(ctx, summary, handled)
     except BursarError as exc:
         finish_job(ctx, job, error=str(exc))
@@ -159,9 +164,7 @@ class _Item:
     fee_id: str = ""
     user_id: str = ""
     amount: Decimal = ZERO
-    balance: Decimal = ZERO
     stage: str = "start"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _settle(ctx: JobContext, rows: list[dict], summary: Summary, handled: set[int]) -> None:
@@ -300,7 +303,6 @@ def _handle(ctx: JobContext, item: _Item, future: Future, summary: Summary) -> b
             found = find_transaction(fee, row["externalTransactionId"])
             if found is not None:
                 return _applied(ctx, item, _transaction_amount(found, row), summary, recovered=True)
-        item.balance = fee.balance
         payment = rules.amount_to_pay(row["paidAmount"], fee.balance)
         if payment.skip_reason is not None:
             _skip(ctx, item, payment.skip_reason, summary)

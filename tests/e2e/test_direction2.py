@@ -149,3 +149,13 @@ def test_429_bursts_and_sftp_drop_mid_download(sandbox, paid_day):
     ok = sandbox.run("importAlmaPayments", day=sandbox.worlds[1].day)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert len(pays(sandbox)) == len(big) + 1
+
+
+def test_an_unusable_file_is_reported_and_the_other_files_still_go_through(sandbox, paid_day):
+    a, *_ = paid_day
+    sandbox.drop_payment_file(f"{PREFIX}_1.csv", b"Emplid,Date Paid,Reference,Charge Amount,Paid Amount\n1,2,3,4,5\n",
+                              mtime=1_000)
+    sandbox.drop_payment_file(f"{PREFIX}_2.csv", csv([row(a, "1.00")]), mtime=2_000)
+    result = sandbox.run("importAlmaPayments", day=sandbox.worlds[1].day)
+    assert result.returncode == 3 and "Reference Number" in result.stdout and "Traceback" not in result.stderr
+    assert pays(sandbox) == [(a["ref"], Decimal("1.00"))]
