@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from ..settings import Settings
+from ..sftp import SftpEndpoint
 from ..store import Store
 
 log = logging.getLogger("bursar")
@@ -89,3 +90,17 @@ def finish_job(ctx: JobContext, job_id: int | None, *, error: str | None = None,
     if summary is not None:
         fields["summary"] = summary
     ctx.store.update("jobs", job_id, fields)
+
+
+def sftp_endpoint(ctx: JobContext, which: str) -> SftpEndpoint:
+    """The SFTP server of `which` ("bursar_sftp" or "payments_sftp"), its settings required."""
+    s = ctx.settings
+    conf = getattr(s, which)
+    needed_by = "sftpToBurs" if which == "bursar_sftp" else "importAlmaPayments"
+    for suffix in ("HOST", "USER", "DIR"):
+        s.require(f"{conf.label}_{suffix}", needed_by)
+    if not conf.password and conf.key_file is None:
+        s.require(f"{conf.label}_PASSWORD", needed_by + f" (or set {conf.label}_KEY_FILE)")
+    return SftpEndpoint(label=conf.label, host=conf.host, port=conf.port, user=conf.user,
+                        password=conf.password, key_file=conf.key_file, directory=conf.directory,
+                        known_hosts=s.known_hosts)

@@ -36,8 +36,7 @@ from ..payments_csv import PaymentFileError, PaymentRow, external_transaction_id
 from ..progress import Progress
 from ..sftp import RemoteFile, SftpSession, connect
 from ..summary import Summary
-from .context import JobContext, finish_job, log, start_job
-from .send import endpoint
+from .context import JobContext, finish_job, log, sftp_endpoint, start_job
 
 APPLIED, SKIPPED, PENDING, FAILED = "applied", "skipped", "pending", "failed"
 DECIDED = (APPLIED, SKIPPED)
@@ -45,7 +44,7 @@ DECIDED = (APPLIED, SKIPPED)
 
 def run(ctx: JobContext) -> Summary:
     summary = Summary("importAlmaPayments", dry_run=ctx.dry_run)
-    source = endpoint(ctx, "payments_sftp")
+    source = sftp_endpoint(ctx, "payments_sftp")
     prefix = ctx.settings.payments_file_prefix
     job = start_job(ctx, "BursarPayments")
     try:

@@ -13,25 +13,12 @@ import os
 from pathlib import Path
 
 from .. import crash, sftp
-from ..errors import BursarError, SftpError
+from ..errors import BursarError
 from ..summary import Summary
-from .context import JobContext, finish_job, log, start_job
+from .context import JobContext, finish_job, log, sftp_endpoint, start_job
 
 ARCHIVE = "sent"
-_FILES = (("chargesFilename", "chargesSent", "charges"), ("reversalsFilename", "reversalsSent", "reversals"))
-
-
-def endpoint(ctx: JobContext, which: str = "bursar_sftp") -> sftp.SftpEndpoint:
-    s = ctx.settings
-    conf = getattr(s, which)
-    needed_by = "sftpToBurs" if which == "bursar_sftp" else "importAlmaPayments"
-    for suffix in ("HOST", "USER", "DIR"):
-        s.require(f"{conf.label}_{suffix}", needed_by)
-    if not conf.password and conf.key_file is None:
-        s.require(f"{conf.label}_PASSWORD", needed_by + f" (or set {conf.label}_KEY_FILE)")
-    return sftp.SftpEndpoint(label=conf.label, host=conf.host, port=conf.port, user=conf.user,
-                             password=conf.password, key_file=conf.key_file, directory=conf.directory,
-                             known_hosts=s.known_hosts)
+_FILES = (("chargesFilename", "chargesSent"), ("reversalsFilename", "reversalsSent"))
 
 
 def local_file(ctx: JobContext, name: str) -> Path | None:
@@ -50,7 +37,7 @@ def run(ctx: JobContext) -> Summary:
         return summary
     if ctx.dry_run:
         for export in exports:
-            for name_field, sent_field, _ in _FILES:
+            for name_field, sent_field in _FILES:
                 name = export[name_field]
                 if name and not export[sent_field]:
                     path = local_file(ctx, name)
@@ -59,7 +46,7 @@ def run(ctx: JobContext) -> Summary:
                                  f"to {ctx.settings.bursar_sftp.directory}")
             summary.count("exports to send", 1)
         return summary
-    target = endpoint(ctx)
+    target = sftp_endpoint(ctx, "bursar_sftp")
     job = start_job(ctx, "BursarSend")
     try:
         with sftp.connect(target) as session:
@@ -74,7 +61,7 @@ def run(ctx: JobContext) -> Summary:
 
 def _send_export(ctx: JobContext, session: sftp.SftpSession, export: dict, summary: Summary) -> None:
     store = ctx.store
-    for name_field, sent_field, _ in _FILES:
+    for name_field, sent_field in _FILES:
         name = export[name_field]
         if not name or export[sent_field]:
             continue
@@ -94,7 +81,7 @@ def _send_export(ctx: JobContext, session: sftp.SftpSession, export: dict, summa
     crash.point("send.before_archive")
     archive = ctx.settings.exports_dir / ARCHIVE
     archive.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for name_field, _, _ in _FILES:
+    for name_field, _ in _FILES:
         name = export[name_field]
         if name and (ctx.settings.exports_dir / name).is_file():
             os.replace(ctx.settings.exports_dir / name, archive / name)
@@ -105,4 +92,3 @@ def _send_export(ctx: JobContext, session: sftp.SftpSession, export: dict, summa
     summary.count("lines sent", export["numSent"] or 0)
 
 
-__all__ = ["run", "endpoint", "local_file", "SftpError"]
