@@ -23,5 +23,6 @@ bench: $(VENV)/.installed  ## benchmarks (minutes; never part of `make test`)
 clean:
 	rm -rf $(VENV) demo .pytest_cache
 
-lint: $(VENV)/.installed  ## ruff
+lint: $(VENV)/.installed  ## ruff, then mypy
 	$(VENV)/bin/ruff check bursar tests bench abs.py
+	$(VENV)/bin/mypy bursar

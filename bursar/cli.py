@@ -16,11 +16,16 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import logs, progress
 from . import settings as settings_mod
 from .errors import EXIT_FAILED, EXIT_OK, BursarError, UsageError
 from .summary import Summary
+
+if TYPE_CHECKING:  # imported on use at run time: `help` needs none of them
+    from .jobs.context import JobContext
+    from .store import Store
 
 log = logging.getLogger("bursar")
 Settings = settings_mod.Settings
@@ -47,8 +52,8 @@ def _no_args(parser: argparse.ArgumentParser) -> None:
     return None
 
 
-def _context_factory(args: argparse.Namespace, settings: Settings):  # type: ignore[no-untyped-def]
-    def make():  # type: ignore[no-untyped-def]
+def _context_factory(args: argparse.Namespace, settings: Settings) -> Callable[[], JobContext]:
+    def make() -> JobContext:
         from .jobs.context import JobContext
         from .store import open_store
         from .store.overlay import OverlayStore
@@ -129,13 +134,13 @@ def _read_only(render: Callable[..., str], **flags: str) -> Runner:
     return run
 
 
-def _lookup(store, **kwargs: str) -> str:  # type: ignore[no-untyped-def]
+def _lookup(store: Store, **kwargs: str) -> str:
     from .jobs.lookup import lookup_fine
 
     return lookup_fine(store, **kwargs)
 
 
-def _last_export(store) -> str:  # type: ignore[no-untyped-def]
+def _last_export(store: Store) -> str:
     from .jobs.lookup import last_export
 
     return last_export(store)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -261,6 +262,9 @@ def _sftp(prefix: str, raw: dict[str, str | None], path: Callable[[str], Path]) 
     )
 
 
+_T = TypeVar("_T")
+
+
 def _bounded_int(value: str, low: int, high: int) -> int:
     number = int(value)
     if not low <= number <= high:
@@ -268,7 +272,7 @@ def _bounded_int(value: str, low: int, high: int) -> int:
     return number
 
 
-def _parse(name: str, value: str | None, parse: Callable[[str], object], expected: str):  # type: ignore[no-untyped-def]
+def _parse(name: str, value: str | None, parse: Callable[[str], _T], expected: str) -> _T:
     try:
         return parse(str(value))
     except (ValueError, TypeError, ZoneInfoNotFoundError, re.error):

@@ -27,10 +27,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 import paramiko
 from paramiko.message import Message
-from paramiko.sftp import _VERSION, CMD_INIT, CMD_VERSION, SFTPError
+
+# _VERSION (the protocol version paramiko speaks) is private and missing from types-paramiko.
+from paramiko.sftp import _VERSION, CMD_INIT, CMD_VERSION, SFTPError  # type: ignore[attr-defined]
 
 from bursar.errors import SettingsError, SftpError
 
@@ -91,7 +94,7 @@ class _RefuseUnknownHost(paramiko.RejectPolicy):
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
+    ) -> NoReturn:
         raise _UnknownHostKey(hostname)
 
 
@@ -109,8 +112,9 @@ class _SftpClient(paramiko.SFTPClient):
         self.server_extensions = {}
         m = Message()
         m.add_int(_VERSION)
-        self._send_packet(CMD_INIT, m)
-        t, data = self._read_packet()
+        # BaseSFTP's packet helpers are private and missing from types-paramiko.
+        self._send_packet(CMD_INIT, m)  # type: ignore[attr-defined]
+        t, data = self._read_packet()  # type: ignore[attr-defined]
         if t != CMD_VERSION:
             raise SFTPError("Incompatible sftp protocol")
         reply = Message(data)
@@ -173,7 +177,10 @@ def connect(endpoint: SftpEndpoint, *, timeout: float = 30.0) -> SftpSession:
             sftp = _SftpClient.from_transport(transport)
             if sftp is None:
                 raise paramiko.SSHException("the server refused an SFTP channel")
-            sftp.get_channel().settimeout(timeout)
+            channel = sftp.get_channel()
+            if channel is None:  # from_transport always opens one; the stubs allow None
+                raise paramiko.SSHException("the server refused an SFTP channel")
+            channel.settimeout(timeout)
         except (paramiko.SSHException, OSError, EOFError) as e:
             raise _connect_error(e, endpoint, using_key=pkey is not None, timeout=timeout) from None
     except BaseException:

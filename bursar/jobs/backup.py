@@ -27,6 +27,7 @@ def backup(settings: Settings, *, dry_run: bool = False) -> Summary:
     summary.count("backups", 1)
     summary.note(f"{verb} {made.path}" + (f" ({made.size:,} bytes)" if not dry_run else ""))
     if key:
+        assert target is not None  # create_backup returns an S3 key only when given a target
         summary.note(f"{'would copy' if dry_run else 'copied'} to s3://{target.bucket}/{key}")
     return summary
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..settings import Settings
 from ..sftp import SftpEndpoint
 from ..store import Store
+
+if TYPE_CHECKING:  # the HTTP client is imported on first use: most commands never call Alma
+    from ..alma.http import AlmaHttp
 
 log = logging.getLogger("bursar")
 
@@ -23,7 +26,7 @@ class JobContext:
     store: Store
     now: datetime
     dry_run: bool = False
-    _alma: Any = field(default=None, repr=False)
+    _alma: AlmaHttp | None = field(default=None, repr=False)
 
     @property
     def today(self) -> date:
@@ -39,7 +42,7 @@ class JobContext:
         """Local wall-clock time, naive, whole seconds."""
         return self.now.replace(tzinfo=None, microsecond=0)
 
-    def alma(self):  # type: ignore[no-untyped-def]
+    def alma(self) -> AlmaHttp:
         """The shared Alma HTTP client (one session, one rate limiter), built on first use."""
         if self._alma is None:
             from ..alma.http import AlmaHttp

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import bursar_file as bf
 from .. import crash, ledger
-from ..errors import BursarError, FieldTooWide
+from ..errors import BursarError, FieldTooWide, StoreError
 from ..money import ZERO
 from ..summary import Summary
 from .context import JobContext, finish_job, midnight, start_job
@@ -139,6 +139,8 @@ def build_export(ctx: JobContext, summary: Summary) -> dict | None:
                 "created": stamp, "updated": stamp,
             })
             export = store.get("burs_exports", export_id)
+            if export is None:  # a store that loses what it just wrote: stop before writing lines
+                raise StoreError(f"export {export_id} was not found right after it was created")
         store.insert("burs_export_trans", {"transBurs": tb_id, "bursExport": export["id"], "bursFineMd": md["id"],
                                            "line": text, "created": stamp, "updated": stamp})
         if md_changes:
@@ -150,7 +152,8 @@ def build_export(ctx: JobContext, summary: Summary) -> dict | None:
 
 def export_lines(ctx: JobContext, export_id: int) -> tuple[list[str], list[str]]:
     """The export's charge and reversal lines, in the order the ledger lines were created."""
-    charges, reversals = [], []
+    charges: list[str] = []
+    reversals: list[str] = []
     for row in ctx.store.find("burs_export_trans", {"bursExport": export_id}, order_by="transBurs"):
         (reversals if bf.parse_line(row["line"]).amount < 0 else charges).append(row["line"])
     return charges, reversals
@@ -162,21 +165,23 @@ def write_export(ctx: JobContext, export: dict, summary: Summary) -> None:
     if not charges and not reversals:
         ctx.store.delete_where("burs_exports", {"id": export["id"]})  # created just before a crash
         return
-    names = {}
-    totals = {}
+    names: dict[int, str | None] = {}
+    totals: dict[int, Decimal] = {}
     for kind, lines in ((1, charges), (2, reversals)):
         names[kind] = bf.file_name(s.file_prefix, export["exportDate"], export["id"], kind) if lines else None
         totals[kind] = sum((abs(bf.parse_line(line).amount) for line in lines), ZERO)
     if ctx.dry_run:
         for kind, lines in ((1, charges), (2, reversals)):
-            if lines:
-                summary.note(f"would write {s.exports_dir / names[kind]} ({len(lines)} lines):")
+            name = names[kind]
+            if name is not None:  # named only when it has lines
+                summary.note(f"would write {s.exports_dir / name} ({len(lines)} lines):")
                 summary.notes.extend(f"    |{line}|" for line in lines)
     else:
         _ensure_dir(s.exports_dir)
         for kind, lines in ((1, charges), (2, reversals)):
-            if lines:
-                bf.write_file_atomic(s.exports_dir / names[kind], lines)
+            name = names[kind]
+            if name is not None:  # named only when it has lines
+                bf.write_file_atomic(s.exports_dir / name, lines)
                 crash.point(f"export.after_write_{kind}")
         ctx.store.update("burs_exports", export["id"], {
             "state": "written", "chargesFilename": names[1], "reversalsFilename": names[2],

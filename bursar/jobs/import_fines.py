@@ -26,7 +26,7 @@ from .. import crash, ledger
 from ..alma import columns as c
 from ..alma.analytics import date_filter, iter_report
 from ..bursar_file import charge_account
-from ..errors import BursarError, ReportError
+from ..errors import BursarError, ReportError, StoreError
 from ..legacy import LegacyError, SierraNote, legacy_parts, load_xref, parse_sierra_note
 from ..money import ZERO, allocate_greedy
 from ..progress import Progress
@@ -439,6 +439,8 @@ class _Merger:
         pending = [t["id"] for t in self.store.find("trans_alma", {"newAlmaImp": True, "type": "Payment"})]
         for payment_id in pending:
             payment = self.store.get("trans_alma", payment_id)
+            if payment is None:  # listed just above, in this run: the store lost it
+                raise StoreError(f"Alma transaction {payment_id} was not found right after it was listed")
             parts = [md["bursFineId"] for md in self.store.find("fine_mds", {"fine": payment["fine"]})]
             burs = [ledger.BursLine(t["type"], t["amt"], t["bursFineId"])
                     for t in self.store.find("trans_burs", {"fine": payment["fine"]})]

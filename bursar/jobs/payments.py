@@ -238,11 +238,13 @@ def _next_call(ctx: JobContext, item: _Item, summary: Summary) -> Callable[[Any]
     if item.stage == "start":
         reason = rules.before_alma(row["paidAmount"], row["chargeAmount"])
         if reason is not None:
-            return _skip(ctx, item, reason, summary)
+            _skip(ctx, item, reason, summary)
+            return None
         md = ctx.store.find_one("fine_mds", {"bursFineId": row["referenceNumber"]})
         item.fine = ctx.store.get("fines", md["fine"]) if md else None
         if md is None or item.fine is None:
-            return _skip(ctx, item, "not found", summary)
+            _skip(ctx, item, "not found", summary)
+            return None
         item.fee_id = md["alma_fine_id"] or item.fine["rootAlmaFineId"]
         item.user_id = item.fine["almaPatronId"]
         _set(ctx, item, row["state"], row["reason"], fine=item.fine["id"], almaFeeId=item.fee_id,

@@ -45,6 +45,8 @@ def prepare_folder(folder: Path) -> Path:
 
 
 def demo_environment(folder: Path, alma: SandboxAlma, sftp: SandboxSftp, password: str) -> dict[str, str]:
+    if alma.url is None or sftp.port is None:
+        raise RuntimeError("start the sandbox servers before building the demo environment")
     return {
         "BURSAR_DB_URI": f"sqlite:///{folder / 'data' / 'bursar.sqlite3'}",
         "ALMA_API_URL": alma.url,

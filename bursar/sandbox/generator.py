@@ -200,7 +200,7 @@ _CALLS = ["KF 4550 .Z9 S55 2019", "QA 76.73 .P98 L88 2022", "B 2779 .E5 1998", "
           "JK 155 .H35 2003", "QA 184.2 .A96 2015", None]
 _COMMENTS = ["Damaged spine", "Water damage & torn pages", "Patron says \"returned in drop box\"",
              "Replacement cost per vendor <Amazon>", "Café spill on cover", "Late return"]
-_NOTES = {
+_NOTES: dict[str, list[str | None]] = {
     "Payment": [None, None, "Paid at circulation desk", "Online payment"],
     "Waive": [None, "Waived: item returned in good condition", "Courtesy waive", "Staff error"],
     "Credit": ["Credit applied", None],
@@ -622,7 +622,7 @@ def bulk_world(n_fines: int, *, seed: int = 1, trans_per_fine: int = 3, today: d
             None, created, fine_id, "Closed" if rem == 0 else "Active", fee_type, last, author, barcode,
             call, due_date, due_time, loan, loan_date, loan_time, None, None, title, patron, location,
             amount(orig), amount(rem)))))
-    balances = [{C.PRIMARY_ID: p, C.REMAINING_AMOUNT: render_amount(b)}
+    balances: list[Row] = [{C.PRIMARY_ID: p, C.REMAINING_AMOUNT: render_amount(b)}
                 for p, b, n in zip(patrons, balance, count) if n]  # only patrons with fines
     return World(today, fines, transactions, balances)
 

@@ -72,7 +72,7 @@ from typing import Any
 from bursar.alma import columns as C
 from bursar.money import ZERO, to_cents, to_money
 
-from .generator import CREDIT, World, install_world, parse_amount, render_amount
+from .generator import CREDIT, Row, World, install_world, parse_amount, render_amount
 
 PAYMENTS_PREFIX = "ASUSASF_LIBRARY_REPORT_DTRANGE"
 HEADER = ["Emplid", "Date Paid", "Reference Number", "Charge Amount", "Paid Amount", "Item Type",
@@ -131,6 +131,17 @@ _CASE_DAYS = {"leading_zero": 0, "partial": 0, "full": 0, "repeat": 0, "overpaym
               "malformed": 0, "zero_payment": 1}  # rows that pay come first: they are pickier
 
 
+def _by_fine_id(fines: list[Row]) -> dict[str, dict[str, Any]]:
+    """One world's fines by Fine Fee Id (the generator gives every fine one)."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for fine in fines:
+        fid = fine[C.FINE_ID]
+        if fid is None:
+            raise AssertionError(f"a generated fine has no {C.FINE_ID}")
+        by_id[fid] = fine
+    return by_id
+
+
 class _Planner:
     """Chooses the fines each day's rows are about and tracks what Alma's balance will be.
 
@@ -143,7 +154,7 @@ class _Planner:
     def __init__(self, worlds: list[World], rng: random.Random):
         self.worlds = worlds
         self.rng = rng
-        self.fines = [{f[C.FINE_ID]: f for f in w.fines} for w in worlds]
+        self.fines = [_by_fine_id(w.fines) for w in worlds]
         last = worlds[-1]
         self.scripted = {i for name, ids in last.cases.items() if name != "prehistory" for i in ids}
         self.credit_loans = {f[C.LOAN_ID] for f in last.fines if f[C.FINE_TYPE] == CREDIT}
@@ -190,7 +201,8 @@ class _Planner:
         credited, not one of the generator's scripted cases, with a cap of at least `at_least`
         (equal to the balance when `full`); a row that pays nothing takes another fine if it can
         (nothing is paid, so nothing can collide), leaving those to the rows that pay."""
-        good, fallback = [], []
+        good: list[dict[str, Any]] = []
+        fallback: list[dict[str, Any]] = []
         for fid, row in sorted(self.fines[k - 1].items()):
             now = self.fines[k].get(fid)
             if (fid in self.used or row[C.FINE_STATUS] != "Active" or now is None
@@ -244,7 +256,7 @@ def _place(p: _Planner, case: str, k: int, last: int) -> list[_Row]:
     """The rows showing `case` on payment day k, or [] when no fine fits that day."""
     day = p.worlds[k].day
     if case == "unknown_reference":
-        patron = p.rng.choice(sorted({f[C.PRIMARY_ID] for f in p.worlds[k].fines}))
+        patron = p.rng.choice(sorted({pid for f in p.worlds[k].fines if (pid := f[C.PRIMARY_ID]) is not None}))
         reference = f"{p.rng.randrange(842_000_000, 843_000_000)}{UNKNOWN_SUFFIX}"
         return [_Row(day, patron, reference, "15.00", "15.00", "Library Fine", "Library Overdue fine",
                      ("unknown_reference",))]

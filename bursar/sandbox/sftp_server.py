@@ -18,11 +18,23 @@ import socket
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import paramiko
+from paramiko.common import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, OPEN_SUCCEEDED
 from paramiko.message import Message
-from paramiko.sftp import _VERSION, CMD_INIT, CMD_VERSION, SFTPError
+
+# _VERSION (the protocol version paramiko speaks) is private and missing from types-paramiko.
+from paramiko.sftp import (  # type: ignore[attr-defined]
+    _VERSION,
+    CMD_INIT,
+    CMD_VERSION,
+    SFTP_FAILURE,
+    SFTP_OK,
+    SFTP_OP_UNSUPPORTED,
+    SFTP_PERMISSION_DENIED,
+    SFTPError,
+)
 from paramiko.sftp_attr import SFTPAttributes
 from paramiko.sftp_server import SFTPServer
 from paramiko.sftp_si import SFTPServerInterface
@@ -210,13 +222,18 @@ class SandboxSftp:
         """Map a remote path under root, or return SFTP_PERMISSION_DENIED for an escape."""
         parts = [p for p in remote.replace("\\", "/").split("/") if p not in ("", ".")]
         if ".." in parts:
-            return paramiko.SFTP_PERMISSION_DENIED
+            return SFTP_PERMISSION_DENIED
         local = self.root.joinpath(*parts)
         # Also refuse a symlink inside root that points outside it.
         real = os.path.realpath(local)
         if real != str(self.root) and not real.startswith(str(self.root) + os.sep):
-            return paramiko.SFTP_PERMISSION_DENIED
+            return SFTP_PERMISSION_DENIED
         return str(local)
+
+
+def _status(e: OSError) -> int:
+    """The SFTP status for a failed file operation (an OSError without an errno is a failure)."""
+    return SFTP_FAILURE if e.errno is None else SFTPServer.convert_errno(e.errno)
 
 
 class _SshServer(paramiko.ServerInterface):
@@ -234,19 +251,19 @@ class _SshServer(paramiko.ServerInterface):
         if expected is not None and hmac.compare_digest(
             expected.encode("utf-8"), password.encode("utf-8")
         ):
-            return paramiko.AUTH_SUCCESSFUL
-        return paramiko.AUTH_FAILED
+            return AUTH_SUCCESSFUL
+        return AUTH_FAILED
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         for allowed in self.sandbox.authorized_keys.get(username, []):
             if allowed.get_name() == key.get_name() and allowed.asbytes() == key.asbytes():
-                return paramiko.AUTH_SUCCESSFUL
-        return paramiko.AUTH_FAILED
+                return AUTH_SUCCESSFUL
+        return AUTH_FAILED
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         if kind == "session":
-            return paramiko.OPEN_SUCCEEDED
-        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+            return OPEN_SUCCEEDED
+        return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
 
 class _SandboxSftpServer(SFTPServer):
@@ -256,8 +273,12 @@ class _SandboxSftpServer(SFTPServer):
     OpenSSH's and ours) look for the advertisement would never use it.
     """
 
+    # paramiko builds it from the sftp_si class given to set_subsystem_handler (see _serve).
+    server: _SandboxInterface
+
     def _send_server_version(self) -> int:
-        t, data = self._read_packet()
+        # BaseSFTP's packet helpers are private and missing from types-paramiko.
+        t, data = self._read_packet()  # type: ignore[attr-defined]
         if t != CMD_INIT:
             raise SFTPError("Incompatible sftp protocol")
         version = int.from_bytes(data[:4], "big")
@@ -267,12 +288,17 @@ class _SandboxSftpServer(SFTPServer):
         msg = Message()
         msg.add_int(_VERSION)
         msg.add(*pairs)
-        self._send_packet(CMD_VERSION, msg)
+        self._send_packet(CMD_VERSION, msg)  # type: ignore[attr-defined]
         return version
 
 
 class _Handle(paramiko.SFTPHandle):
     """An open file; counts bytes to fire an armed drop-the-connection fault."""
+
+    # The files paramiko's SFTPHandle reads from and writes to, when set (it looks them up with
+    # getattr, so a read-only handle simply has no writefile); the stubs do not declare them.
+    readfile: IO[bytes]
+    writefile: IO[bytes]
 
     def __init__(
         self,
@@ -286,33 +312,35 @@ class _Handle(paramiko.SFTPHandle):
         self.path = path
         self.transport = transport
         # Bytes allowed before the fault fires, or None; and what it does then.
-        self.budget, self.fault_kind = fault if fault is not None else (None, "")
+        self.budget: int | None = fault[0] if fault is not None else None
+        self.fault_kind = fault[1] if fault is not None else ""
         self.stopping = stopping
         self.moved = 0
         self.dropped = False
 
-    def write(self, offset: int, data: bytes) -> int:
+    # paramiko's server always hands over bytes (a decoded packet field); the stubs say any buffer.
+    def write(self, offset: int, data: bytes) -> int:  # type: ignore[override]
         if self.dropped:
             # Requests already buffered when the connection was cut are not served.
-            return paramiko.SFTP_FAILURE
+            return SFTP_FAILURE
         if self.budget is not None and self.moved + len(data) > self.budget:
             keep = self.budget - self.moved
             if keep > 0:
                 super().write(offset, data[:keep])
             self._drop()
-            return paramiko.SFTP_FAILURE
+            return SFTP_FAILURE
         self.moved += len(data)
         result: int = super().write(offset, data)
         return result
 
     def read(self, offset: int, length: int) -> bytes | int:
         if self.dropped:
-            return paramiko.SFTP_FAILURE
+            return SFTP_FAILURE
         data = super().read(offset, length)
         if self.budget is not None and isinstance(data, bytes):
             if self.moved + len(data) > self.budget:
                 self._drop()
-                return paramiko.SFTP_FAILURE
+                return SFTP_FAILURE
             self.moved += len(data)
         return data
 
@@ -327,7 +355,7 @@ class _Handle(paramiko.SFTPHandle):
         try:
             return SFTPAttributes.from_stat(os.stat(self.path))
         except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
+            return _status(e)
 
 
 class _SandboxInterface(SFTPServerInterface):
@@ -339,7 +367,7 @@ class _SandboxInterface(SFTPServerInterface):
         self.sandbox = server.sandbox
 
     def _denied_if_read_only(self) -> int | None:
-        return paramiko.SFTP_PERMISSION_DENIED if self.sandbox.read_only else None
+        return SFTP_PERMISSION_DENIED if self.sandbox.read_only else None
 
     def open(self, path: str, flags: int, attr: SFTPAttributes) -> paramiko.SFTPHandle | int:
         local = self.sandbox._local(path)
@@ -347,11 +375,11 @@ class _SandboxInterface(SFTPServerInterface):
             return local
         writing = bool(flags & _WRITE_FLAGS)
         if writing and self.sandbox.read_only:
-            return paramiko.SFTP_PERMISSION_DENIED
+            return SFTP_PERMISSION_DENIED
         try:
             fd = os.open(local, flags | getattr(os, "O_BINARY", 0), 0o644)
         except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
+            return _status(e)
         if flags & os.O_APPEND:
             mode = "ab"
         elif flags & os.O_RDWR:
@@ -381,7 +409,7 @@ class _SandboxInterface(SFTPServerInterface):
                 out.append(attr)
             return out
         except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
+            return _status(e)
 
     def stat(self, path: str) -> SFTPAttributes | int:
         return self._stat(path, os.stat)
@@ -396,7 +424,7 @@ class _SandboxInterface(SFTPServerInterface):
         try:
             return SFTPAttributes.from_stat(how(local))
         except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
+            return _status(e)
 
     def remove(self, path: str) -> int:
         return self._change(path, os.remove)
@@ -416,7 +444,7 @@ class _SandboxInterface(SFTPServerInterface):
 
     def posix_rename(self, oldpath: str, newpath: str) -> int:
         if not self.sandbox.posix_rename:
-            return paramiko.SFTP_OP_UNSUPPORTED
+            return SFTP_OP_UNSUPPORTED
         return self._rename(oldpath, newpath, replace=True)
 
     def _rename(self, oldpath: str, newpath: str, *, replace: bool) -> int:
@@ -435,9 +463,9 @@ class _SandboxInterface(SFTPServerInterface):
                 os.link(old, new)  # fails with EEXIST when new exists, like OpenSSH
                 os.unlink(old)
         except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
+            return _status(e)
         self.sandbox._record_upload(new)
-        return paramiko.SFTP_OK
+        return SFTP_OK
 
     def _change(self, path: str, action: Any) -> int:
         denied = self._denied_if_read_only()
@@ -449,8 +477,8 @@ class _SandboxInterface(SFTPServerInterface):
         try:
             action(local)
         except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
-        return paramiko.SFTP_OK
+            return _status(e)
+        return SFTP_OK
 
     def canonicalize(self, path: str) -> str:
         return posixpath.normpath("/" + path.replace("\\", "/")).replace("//", "/")

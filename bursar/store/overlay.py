@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from ..errors import StoreError
@@ -93,7 +93,7 @@ class OverlayStore:
         self._deleted.setdefault(coll, set()).update(ids)
         return len(ids)
 
-    def transaction(self):  # type: ignore[no-untyped-def]
+    def transaction(self) -> AbstractContextManager[None]:
         return nullcontext()
 
     def get_meta(self, key: str) -> Any:
