@@ -201,11 +201,13 @@ class _Collection:
         self.decoders = [(f, _DECODERS[k]) for f, k in fields.items()]
         self.projection: dict[str, int] = {"_id": 0, "id": 1, **{f: 1 for f in fields}}
 
-    def encode(self, doc: Doc) -> dict[str, Any]:
+    def encode(self, doc: Doc, *, id_error: str = "a new document must not carry an id (the store assigns it)"
+               ) -> dict[str, Any]:
+        """The document's fields as BSON; `id` is never written (`id_error` says why)."""
         out = {}
         for f, v in doc.items():
             if f == "id":
-                raise StoreError(f"{self.name}: a new document must not carry an id (the store assigns it)")
+                raise StoreError(f"{self.name}: {id_error}")
             enc = self.encoders.get(f)
             if enc is None:
                 raise unknown_field(self.name, f)
@@ -407,15 +409,7 @@ class MongoStore:
         return ids
 
     def _set(self, c: _Collection, fields: Doc) -> dict[str, Any]:
-        out = {}
-        for f, v in fields.items():
-            if f == "id":
-                raise StoreError(f"{c.name}: the id of a document cannot be changed")
-            enc = c.encoders.get(f)
-            if enc is None:
-                raise unknown_field(c.name, f)
-            out[f] = enc(v)
-        return {"$set": out}
+        return {"$set": c.encode(fields, id_error="the id of a document cannot be changed")}
 
     def update(self, coll: str, id: int, fields: Doc) -> None:
         c = self._coll(coll)

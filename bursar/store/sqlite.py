@@ -65,6 +65,15 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _check_fields(t: _Table, keys: tuple[str, ...], id_error: str) -> None:
+    """Every field is the table's own, and never `id` (`id_error` says why)."""
+    for f in keys:
+        if f == "id":
+            raise StoreError(f"{t.name}: {id_error}")
+        if f not in t.fields:
+            raise unknown_field(t.name, f)
+
+
 # ---- value conversion ---------------------------------------------------------------------
 
 
@@ -335,11 +344,7 @@ class SqliteStore:
         key = ("set", t.name, keys)
         cached = self._sql.get(key)
         if cached is None:
-            for f in keys:
-                if f == "id":
-                    raise StoreError(f"{t.name}: the id of a document cannot be changed")
-                if f not in t.fields:
-                    raise unknown_field(t.name, f)
+            _check_fields(t, keys, "the id of a document cannot be changed")
             cached = self._sql[key] = ", ".join(f"{_q(f)} = ?" for f in keys)
         encoders = t.encoders
         return cached, [encoders[f](v) for f, v in fields.items()]
@@ -352,11 +357,7 @@ class SqliteStore:
         key = ("insert", coll, keys)
         cached = self._sql.get(key)
         if cached is None:
-            for f in keys:
-                if f == "id":
-                    raise StoreError(f"{coll}: a new document must not carry an id (the store assigns it)")
-                if f not in t.fields:
-                    raise unknown_field(coll, f)
+            _check_fields(t, keys, "a new document must not carry an id (the store assigns it)")
             sql = (
                 f"INSERT INTO {t.q} ({', '.join(_q(f) for f in keys)}) VALUES ({', '.join('?' for _ in keys)})"
                 if keys
