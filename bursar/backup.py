@@ -19,6 +19,7 @@ Why it looks the way it does (reference §8, defects 33 and 34 fixed):
 
 from __future__ import annotations
 
+import errno
 import gzip
 import logging
 import os
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from bursar import fs
 from bursar.errors import BursarError, SettingsError, UsageError
 from bursar.store import one_line, redact_uri, uri_secrets
 from bursar.store.schema import COLLECTIONS
@@ -192,19 +194,36 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _setting(folder: Path) -> str:
+    """The setting a backups folder comes from, for messages."""
+    return f"BACKUPS_DIR/{SAFETY_DIR}" if folder.name == SAFETY_DIR else "BACKUPS_DIR"
+
+
 def _make_dir(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as e:
-        raise BackupError(f"cannot create the backups folder {folder}: {e.strerror or e}") from None
+    fs.ensure_dir(folder, _setting(folder), error=BackupError)
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _folder_full(folder: Path) -> BackupError:
+    """The backups folder's disk is full: name the folder (not the database being read)."""
+    return BackupError(fs.describe(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), _setting(folder), folder)
+                       + "; the store was not changed")
 
 
 @contextmanager
-def _os_errors(what: str) -> Iterator[None]:
-    """OSError -> BackupError naming what we were doing."""
+def _os_errors(what: str, *, folder: Path | None = None) -> Iterator[None]:
+    """OSError -> BackupError naming what we were doing.  With `folder` (the backups folder
+    being written), a full disk or an unusable folder names that folder and its setting."""
     try:
         yield
     except OSError as e:
+        if folder is not None and e.errno in _FULL:
+            raise _folder_full(folder) from None
+        if folder is not None and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) \
+                and (e.filename is None or Path(e.filename).parent == folder):
+            raise BackupError(fs.describe(e, _setting(folder), folder)) from None
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
         raise BackupError(f"{what} failed: {e.strerror or e}{where}") from None
 
@@ -257,6 +276,8 @@ def _sqlite_snapshot(db: Path, dest: Path, *, strict: bool) -> None:
         finally:
             src.close()
     except sqlite3.Error as e:
+        if getattr(e, "sqlite_errorname", None) == "SQLITE_FULL":  # the copy's disk, not the store
+            raise _folder_full(dest.parent) from None
         if strict:
             raise BackupError(f"cannot read the SQLite database {db}: {one_line(e)}") from None
         shutil.copyfile(db, dest)
@@ -304,7 +325,7 @@ def _sqlite_archive(db: Path, folder: Path, *, strict: bool) -> Path:
         raise BackupError(f"there is no SQLite database at {db} to back up")
     plain = gz = None
     try:
-        with _os_errors(f"backing up {db} into {folder}"):
+        with _os_errors(f"backing up {db} into {folder}", folder=folder):
             plain = _tmp_file(folder, ".sqlite3")
             gz = _tmp_file(folder, ".sqlite.gz")
             _sqlite_snapshot(db, plain, strict=strict)
@@ -376,13 +397,13 @@ def _run_tool(tool: str, args: list[str], uri: str) -> str:
 
 def _mongo_archive(uri: str, folder: Path) -> Path:
     """A complete mongodump archive (gzip) of the configured database as a temporary file."""
-    with _os_errors(f"preparing a backup in {folder}"):
+    with _os_errors(f"preparing a backup in {folder}", folder=folder):
         tmp = _tmp_file(folder, ".archive.gz")
     try:
         _run_tool("mongodump", [f"--uri={uri}", f"--archive={tmp}", "--gzip"], uri)
         if tmp.stat().st_size == 0:
             raise BackupError(f"mongodump wrote an empty archive for {redact_uri(uri)}")
-        with _os_errors(f"saving the mongodump archive in {folder}"):
+        with _os_errors(f"saving the mongodump archive in {folder}", folder=folder):
             _fsync_file(tmp)
     except BaseException:
         _remove(tmp)
@@ -417,7 +438,7 @@ def _archive(db_uri: str, engine: str, folder: Path, *, strict: bool) -> Path:
 def _place(tmp: Path, folder: Path, engine: str, created: datetime) -> Path:
     """Give a finished temporary archive its final (free) name: 0600, fsynced, renamed."""
     final = folder / _free_name(folder, engine, created)
-    with _os_errors(f"saving backup {final.name}"):
+    with _os_errors(f"saving backup {final.name}", folder=folder):
         os.chmod(tmp, 0o600)
         _fsync_file(tmp)
         os.replace(tmp, final)

@@ -183,8 +183,8 @@ COMMANDS: list[Command] = [
             "", _no_args, _backup),
     Command("restoreLast", "restore the newest backup (validated first; the current state is saved aside)",
             "", _no_args, _restore_last),
-    Command("restoreChoose", "list the 5 newest backups and restore the one you pick",
-            "--pick 1", _pick_args, _restore_choose),
+    Command("restoreChoose", "list the 5 newest backups and ask which one to restore",
+            "", _pick_args, _restore_choose),
     Command("lookupFine", "print a fine with its Alma and Bursar ledgers, parts, exports and payments",
             "--rootAlmaFineId 7816239430003841", _lookup_args,
             _read_only(_lookup, root_id="rootAlmaFineId", loan_id="almaLoanId"), mutates=False),
@@ -219,7 +219,9 @@ def help_text() -> str:
 
 
 def _parse(command: Command, rest: list[str]) -> argparse.Namespace:
-    parser = _Parser(prog=f"abs.py {command.name}", description=command.summary, add_help=False)
+    example = f"{_invocation()} {command.name}" + (f" {command.example}" if command.example else "")
+    parser = _Parser(prog=f"abs.py {command.name}", description=command.summary,  # -h/--help: usage, exit 0
+                     epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
     command.add_arguments(parser)
     if command.mutates:
         parser.add_argument("--dry-run", action="store_true", help="show what would happen; change nothing")
@@ -249,8 +251,26 @@ def main(argv: list[str] | None = None) -> int:
         log.error("unexpected error: %r", exc, exc_info=True, extra=logs.FILE_ONLY)
         if debug:
             traceback.print_exc()
-        _print_error(f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)")
+        hint = "" if debug else " (run again with --debug for the traceback)"
+        _print_error(f"unexpected {type(exc).__name__}: {exc}{hint}")
         return EXIT_FAILED
+
+
+def _failure_message(exc: BaseException) -> str | None:
+    """What the failure notification says about an error, or None when it is not a failure of
+    the run (a usage mistake at the prompt, a normal exit).  Every other error notifies, the
+    unexpected ones too: a cron run that stopped must never go unnoticed."""
+    from .errors import SettingsError
+
+    if isinstance(exc, UsageError) and not isinstance(exc, SettingsError):
+        return None
+    if isinstance(exc, BursarError):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted before it finished; re-run the command to finish"
+    if isinstance(exc, Exception):
+        return f"unexpected {type(exc).__name__}: {exc}"
+    return None
 
 
 def _print_error(message: str) -> None:
@@ -282,22 +302,34 @@ def _main(argv: list[str]) -> int:
 
 
 def _run_mutating(command: Command, args: argparse.Namespace, settings: Settings) -> int:
+    import socket
+
     from .lock import run_lock
     from .notify import notify_failure, notify_run
 
+    started, host = settings.now(), socket.gethostname()
     log.info("%s started%s", command.name, " (dry run)" if args.dry_run else "")
     try:
-        with run_lock(settings.lock_file, command=command.name, now=settings.now()):
+        with run_lock(settings.lock_file, command=command.name, now=started):
             result = command.run(args, settings)
-    except BursarError as exc:
-        if not args.dry_run and not isinstance(exc, UsageError):
-            for warning in notify_failure(settings, command.name, str(exc)):
+    except BaseException as exc:
+        summary = getattr(exc, "summary", None)
+        if isinstance(summary, Summary):  # a chain that stopped: main prints what it did so far
+            summary.stamp(host=host, started=started, failed=True)
+            log.info("%s", summary.render(), extra=logs.FILE_ONLY)
+            summary.brief = args.quiet
+        message = _failure_message(exc)
+        if message is not None and not args.dry_run:
+            for warning in notify_failure(settings, command.name, message):
                 log.warning("%s", warning)
         raise
     assert isinstance(result, Summary)
+    result.stamp(host=host, started=started)
     text = result.render()
-    print(text)
-    log.info("%s finished:\n%s", command.name, text)
+    log.info("%s", text, extra=logs.FILE_ONLY)  # the console shows it once, printed below
+    if not args.quiet or result.exit_code != EXIT_OK:  # --quiet: silent when all is well
+        result.brief = args.quiet
+        print(result.render())
     if not args.dry_run:
         for warning in notify_run(settings, result):
             log.warning("%s", warning)

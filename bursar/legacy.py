@@ -112,34 +112,48 @@ def _xref_date(value: object, fallback: date) -> date:
 
 
 def load_xref(text: str) -> dict[str, dict[str, XrefPart]]:
-    """invoice -> {"01": replacement part, "03": billing part} from sierra_fine_xref.json."""
+    """invoice -> {"01": replacement part, "03": billing part} from sierra_fine_xref.json.
+
+    Every problem is a LegacyError naming where it is (a line, or an entry of the array)."""
     try:
         entries = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise LegacyError(f"legacy cross-reference file is not JSON (line {exc.lineno})") from None
+        raise LegacyError(f"the legacy cross-reference file is not JSON (line {exc.lineno}, "
+                          f"column {exc.colno}: {exc.msg})") from None
     if not isinstance(entries, list):
-        raise LegacyError("legacy cross-reference file must hold a JSON array")
+        raise LegacyError("the legacy cross-reference file must hold a JSON array")
     parts: dict[str, dict[str, XrefPart]] = {}
-    for entry in entries:
-        ref = str(entry.get("bursar_ref_id", ""))
-        suffix = ref[-2:]
-        if not ref.endswith(("_01", "_03")):
-            continue
-        term = str(entry.get("item_term", ""))
-        if not re.fullmatch(r"2\d\d[147]", term):
-            raise LegacyError(f"legacy cross-reference {ref}: item_term {term!r} is not a term code")
-        year = 2000 + int(term[1:3])
-        amount = entry.get("item_fee_amt" if suffix == "01" else "billing_fee_amt")
-        parts.setdefault(str(entry.get("sierra_invoice_id")), {})[suffix] = XrefPart(
-            bursar_ref_id=ref,
-            account=str(entry.get("account", "")),
-            term_code=term,
-            amount=to_money(str(amount if amount is not None else "0")),
-            billing_date=_xref_date(entry.get("sf_invoice_date"), date(year, 1, 1)),
-            due_date=_xref_date(entry.get("sf_due_date"), date(year, 2, 25)),
-            is_replacement=suffix == "01",
-        )
+    for number, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict):
+            raise LegacyError(f"legacy cross-reference entry {number} is not a JSON object")
+        try:
+            _add_part(parts, entry)
+        except (BadAmount, ValueError) as exc:
+            ref = entry.get("bursar_ref_id") or f"entry {number}"
+            raise LegacyError(f"legacy cross-reference {ref}: {exc}") from None
     return parts
+
+
+def _add_part(parts: dict[str, dict[str, XrefPart]], entry: dict) -> None:
+    """Add one entry's part (a `_01` or `_03` reference; other entries are not used)."""
+    ref = str(entry.get("bursar_ref_id", ""))
+    suffix = ref[-2:]
+    if not ref.endswith(("_01", "_03")):
+        return
+    term = str(entry.get("item_term", ""))
+    if not re.fullmatch(r"2\d\d[147]", term):
+        raise ValueError(f"item_term {term!r} is not a term code")
+    year = 2000 + int(term[1:3])
+    amount = entry.get("item_fee_amt" if suffix == "01" else "billing_fee_amt")
+    parts.setdefault(str(entry.get("sierra_invoice_id")), {})[suffix] = XrefPart(
+        bursar_ref_id=ref,
+        account=str(entry.get("account", "")),
+        term_code=term,
+        amount=to_money(str(amount if amount is not None else "0")),
+        billing_date=_xref_date(entry.get("sf_invoice_date"), date(year, 1, 1)),
+        due_date=_xref_date(entry.get("sf_due_date"), date(year, 2, 25)),
+        is_replacement=suffix == "01",
+    )
 
 
 def legacy_parts(note: SierraNote, xref: dict[str, dict[str, XrefPart]],

@@ -21,19 +21,20 @@ from datetime import datetime
 from pathlib import Path
 
 from .errors import BursarError
+from .fs import describe
 
 
 class LockBusy(BursarError):
     """Another run holds the lock.  Exit 1."""
 
-    def __init__(self, path: Path, pid: str, started: str):
-        super().__init__(
-            f"another pyBursar run (pid {pid}, started {started}) holds the lock {path}; "
-            "try again when it has finished"
-        )
+    def __init__(self, path: Path, pid: str, started: str, command: str | None = None):
+        what = f"another pyBursar run ({command}, pid {pid}, started {started})" if command \
+            else f"another pyBursar run (pid {pid}, started {started})"
+        super().__init__(f"{what} holds the lock {path}; try again when it has finished")
         self.path = path
         self.pid = pid
         self.started = started
+        self.command = command
 
 
 @contextmanager
@@ -45,15 +46,15 @@ def run_lock(path: Path, *, command: str, now: datetime) -> Iterator[None]:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
-        raise BursarError(f"cannot open the lock file {path}: {exc.strerror or exc}") from None
+        raise BursarError(f"cannot open the lock file: {describe(exc, 'BURSAR_LOCK_FILE', path)}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise BursarError(f"cannot lock {path}: {exc.strerror or exc}") from None
-            pid, started = _holder(fd)
-            raise LockBusy(path, pid, started) from None
+            pid, holder, started = _holder(fd)
+            raise LockBusy(path, pid, started, holder) from None
         try:
             os.fchmod(fd, 0o600)  # a file left by an older version or by hand may be wider
         except OSError:
@@ -69,9 +70,9 @@ def run_lock(path: Path, *, command: str, now: datetime) -> Iterator[None]:
         os.close(fd)
 
 
-def _holder(fd: int) -> tuple[str, str]:
-    """The holder's pid and start time from the file.  A holder that has just taken the lock
-    may not have written yet, so an empty file is re-read a few times before giving up."""
+def _holder(fd: int) -> tuple[str, str | None, str]:
+    """The holder's pid, command and start time from the file.  A holder that has just taken
+    the lock may not have written yet, so an empty file is re-read a few times before giving up."""
     content = ""
     for _ in range(5):
         content = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
@@ -79,6 +80,6 @@ def _holder(fd: int) -> tuple[str, str]:
             break
         time.sleep(0.02)
     parts = content.split()
-    if len(parts) >= 3 and parts[0].isdigit():
-        return parts[0], parts[-1]
-    return "unknown", "at an unknown time"
+    if len(parts) >= 3 and parts[0].isascii() and parts[0].isdigit():
+        return parts[0], " ".join(parts[1:-1]), parts[-1]
+    return "unknown", None, "at an unknown time"

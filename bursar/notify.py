@@ -14,8 +14,8 @@ Why this module is careful (the original's defects 35 and 36):
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -71,7 +71,7 @@ def summary_blocks(summary: Summary, *, title: str, ok: bool) -> dict:
         status += " (dry run: nothing was changed)"
     blocks: list[dict[str, Any]] = [_header(f"{icon} {title}: {status}")]
 
-    count_lines = [_count_line(key, n, summary.totals.get(key)) for key, n in summary.counts.items()]
+    count_lines = summary.count_lines()  # the same aligned columns as the printed summary
     if not count_lines and not summary.notes and not summary.attention:
         count_lines = ["nothing to do"]
     if count_lines:
@@ -86,8 +86,11 @@ def summary_blocks(summary: Summary, *, title: str, ok: bool) -> dict:
         blocks.append(_code_section(f"*Needs attention ({n_attention})*",
                                     items[:MAX_ATTENTION_ITEMS], n_attention))
 
+    where = f" on {summary.host}" if summary.host else ""
+    when = f", started {summary.started:%Y-%m-%d %H:%M:%S %Z}".rstrip() if summary.started else ""
     blocks.append({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": f"pyBursar `{_escape(scrub(summary.command))}` exit code {summary.exit_code}"},
+        {"type": "mrkdwn", "text": f"pyBursar `{_escape(scrub(summary.command))}`{_escape(where)}{when}, "
+                                   f"exit code {summary.exit_code}"},
     ]})
     return {"text": _cap(scrub(f"{title}: {status}"), FALLBACK_LIMIT), "blocks": blocks}
 
@@ -102,7 +105,8 @@ def failure_blocks(command: str, message: str) -> dict:
             _header(f":x: {title}"),
             _code_section("*Error*", lines, len(lines)),
             {"type": "context", "elements": [
-                {"type": "mrkdwn", "text": "The run stopped; see the log on the server for details."},
+                {"type": "mrkdwn", "text": _escape(f"The run stopped on {socket.gethostname()}; "
+                                                   "see the log there for details.")},
             ]},
         ],
     }
@@ -187,16 +191,6 @@ def _code_section(heading: str, lines: Iterable[str], total: int) -> dict:
         shown.append(f"... and {total - len(shown)} more")
     text = heading + "\n```\n" + "\n".join(shown) + "\n```"
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _count_line(key: str, n: int, total: Decimal | None) -> str:
-    money = f"  {_money(total)}" if total is not None else ""
-    return f"{key:<32} {n:>7}{money}"
-
-
-def _money(amount: Decimal) -> str:
-    sign = "-" if amount < 0 else ""
-    return f"{sign}${abs(amount):,.2f}"
 
 
 def _is_file_line(note: str) -> bool:

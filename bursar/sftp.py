@@ -17,9 +17,13 @@ success and exited 0 on errors.  Here:
 
 from __future__ import annotations
 
+import base64
 import errno
+import hashlib
+import logging
 import os
 import posixpath
+import re
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -41,6 +45,25 @@ __all__ = ["RemoteFile", "SftpEndpoint", "SftpSession", "connect"]
 
 # The OpenSSH extension that renames over an existing file atomically.
 _POSIX_RENAME = "posix-rename@openssh.com"
+
+# paramiko's log channel.  Its lines ("Connected (version 2.0 ...)", "Authentication
+# (password) successful!", tracebacks of transport threads) belong in the log file, never on
+# the console: every failure already becomes one SftpError message.
+SSH_LOG = "bursar.sftp.ssh"
+
+
+class _FileOnly(logging.Handler):
+    """Hands paramiko's records to the 'bursar' handlers marked file-only (the console handler
+    drops those), so they are kept in the log file and never printed."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.file_only = True
+        logging.getLogger("bursar").handle(record)
+
+
+_ssh_log = logging.getLogger(SSH_LOG)
+_ssh_log.propagate = False
+_ssh_log.addHandler(_FileOnly())
 
 
 @dataclass(frozen=True)
@@ -86,7 +109,13 @@ class RemoteFile:
 
 
 class _UnknownHostKey(paramiko.SSHException):
-    """Raised by our policy so that an unknown key is told apart from other SSH failures."""
+    """Raised by our policy so that an unknown key is told apart from other SSH failures;
+    carries the key the server offered (for its fingerprint and the known_hosts line)."""
+
+    def __init__(self, hostname: str, key: paramiko.PKey) -> None:
+        super().__init__(hostname)
+        self.hostname = hostname
+        self.key = key
 
 
 class _RefuseUnknownHost(paramiko.RejectPolicy):
@@ -95,7 +124,65 @@ class _RefuseUnknownHost(paramiko.RejectPolicy):
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> NoReturn:
-        raise _UnknownHostKey(hostname)
+        raise _UnknownHostKey(hostname, key)
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """The key's SHA256 fingerprint as OpenSSH shows it: ``SHA256:`` + base64 without padding."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    """How known_hosts names a server: ``host`` on port 22, ``[host]:port`` otherwise."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def known_hosts_line(host: str, port: int, key: paramiko.PKey) -> str:
+    """The exact known_hosts line that trusts ``key`` for the server."""
+    return f"{known_hosts_name(host, port)} {key.get_name()} {key.get_base64()}"
+
+
+_KEY_TYPE = re.compile(r"[a-z0-9.@]+(-[a-z0-9.@]+)+")  # ssh-ed25519, ecdsa-sha2-nistp256, ...
+
+
+class _BadKnownHosts(Exception):
+    """The known_hosts file cannot be used; the message says why, with the line number."""
+
+
+def read_known_hosts(path: Path) -> list[paramiko.hostkeys.HostKeyEntry]:
+    """The entries of a known_hosts file, read line by line so that a bad line is reported by
+    its number (paramiko's own loader reports a Python tuple, and stops at a valid
+    ``@cert-authority`` line).  Blank lines, comments and @-marker lines (which paramiko does
+    not support) are skipped, and so are key types paramiko does not know (a real file may
+    hold them)."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise _BadKnownHosts(e.strerror or type(e).__name__) from None
+    entries = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise _BadKnownHosts(f"line {number} is not UTF-8 text") from None
+        if not line or line.startswith(("#", "@")):
+            continue
+        fields = line.split()
+        not_an_entry = _BadKnownHosts(
+            f"line {number} is not a known_hosts entry (expected: host key-type base64-key)"
+        )
+        if len(fields) < 3:
+            raise not_an_entry
+        try:
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
+        except Exception:  # bad base64 (InvalidHostKey), or key bytes the key type cannot hold
+            if not _KEY_TYPE.fullmatch(fields[1]):
+                raise not_an_entry from None
+            raise _BadKnownHosts(f"line {number} has a {fields[1]} key that cannot be read") from None
+        if entry is not None:  # None: a key type paramiko does not know
+            entries.append(entry)
+    return entries
 
 
 class _SftpClient(paramiko.SFTPClient):
@@ -136,10 +223,20 @@ def connect(endpoint: SftpEndpoint, *, timeout: float = 30.0) -> SftpSession:
     """
     label = endpoint.label
     known_hosts = endpoint.known_hosts
+    if known_hosts.is_dir():
+        raise SftpError(
+            f"{label}: known_hosts file {known_hosts} (SFTP_KNOWN_HOSTS) is a folder, not a file"
+        )
     if not known_hosts.is_file():
         raise SftpError(
             f"{label}: known_hosts file {known_hosts} does not exist (set SFTP_KNOWN_HOSTS)"
         )
+    try:
+        trusted = read_known_hosts(known_hosts)
+    except _BadKnownHosts as e:
+        raise SftpError(
+            f"{label}: cannot read known_hosts file {known_hosts} (SFTP_KNOWN_HOSTS): {e}"
+        ) from None
     pkey = _load_key(endpoint) if endpoint.key_file is not None else None
     if pkey is None and not endpoint.password:
         raise SftpError(
@@ -147,15 +244,12 @@ def connect(endpoint: SftpEndpoint, *, timeout: float = 30.0) -> SftpSession:
         )
 
     client = paramiko.SSHClient()
-    client.set_log_channel("bursar.sftp.ssh")  # paramiko's own log, under our logger tree
+    client.set_log_channel(SSH_LOG)  # paramiko's own log: to the log file only (see _FileOnly)
     try:
-        try:
-            client.load_host_keys(str(known_hosts))
-        except Exception as e:
-            raise SftpError(
-                f"{label}: cannot read known_hosts file {known_hosts} (SFTP_KNOWN_HOSTS): "
-                f"{_reason(e, endpoint)}"
-            ) from None
+        host_keys = client.get_host_keys()
+        for entry in trusted:
+            for name in entry.hostnames:
+                host_keys.add(name, entry.key.get_name(), entry.key)
         client.set_missing_host_key_policy(_RefuseUnknownHost())
         try:
             client.connect(
@@ -198,13 +292,20 @@ def _connect_error(
     if isinstance(e, _UnknownHostKey):
         return SftpError(
             f"{label}: host key for {where} is not in SFTP_KNOWN_HOSTS ({known_hosts}); "
-            "refusing to connect"
+            f"refusing to connect. The server offered the {e.key.get_name()} key "
+            f"{fingerprint(e.key)}; check that fingerprint with the Bursar's office, and once it "
+            f"matches add this line to {known_hosts}: "
+            f"{known_hosts_line(endpoint.host, endpoint.port, e.key)}"
         )
     if isinstance(e, paramiko.BadHostKeyException):
         return SftpError(
             f"{label}: host key for {where} has CHANGED since it was recorded in "
             f"SFTP_KNOWN_HOSTS ({known_hosts}); refusing to connect (possible "
-            "man-in-the-middle; verify the new key with the server's owner)"
+            f"man-in-the-middle). The server now offers the {e.key.get_name()} key "
+            f"{fingerprint(e.key)}, the recorded one is {fingerprint(e.expected_key)}; check the "
+            "new fingerprint with the Bursar's office, and only once it matches replace the line "
+            f"for {known_hosts_name(endpoint.host, endpoint.port)} in {known_hosts} with: "
+            f"{known_hosts_line(endpoint.host, endpoint.port, e.key)}"
         )
     if isinstance(e, paramiko.AuthenticationException):
         how = f"key file {endpoint.key_file}" if using_key else "password"

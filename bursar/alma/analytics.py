@@ -14,16 +14,17 @@ waited for and asked again with the same request.
 
 from __future__ import annotations
 
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Generator, Iterator
 from datetime import datetime
 from typing import cast
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
 import requests
 
-from bursar.alma.http import AlmaHttp
+from bursar.alma.http import AlmaHttp, AlmaHttpError
 from bursar.errors import AlmaError, ReportError
 
 REPORTS_PATH = "/almaws/v1/analytics/reports"
@@ -33,6 +34,8 @@ _ELEMENT = f"{{{XSD_NS}}}element"
 _SCHEMA = f"{{{XSD_NS}}}schema"
 _HEADING = f"{{{SAW_SQL_NS}}}columnHeading"
 _CHUNK = 64 * 1024
+NO_MORE_ROWS = "420033"  # "No more rows to fetch"; on a first page: the filter has no prompt
+_FILTER_COLUMN = re.compile(r'xsi:type="sawx:sqlExpression">([^<]*)<')
 
 Row = dict[str, "str | None"]
 
@@ -79,8 +82,9 @@ class ReportStream:
 
     def __init__(self, http: AlmaHttp, path: str, *, filter_xml: str | None,
                  fallback_columns: list[str] | None, limit: int, still_loading_retries: int,
-                 still_loading_wait: float, sleep: Callable[[float], None]):
+                 still_loading_wait: float, sleep: Callable[[float], None], setting: str | None = None):
         self.path = path
+        self.setting = setting  # the setting naming the report (ALMA_REPORT_FINES ...), for messages
         self.name = path.rstrip("/").rsplit("/", 1)[-1]
         self.columns: list[str] = []
         self.pages = 0          # HTTP pages read (still-loading answers included)
@@ -167,7 +171,12 @@ class ReportStream:
 
     def _read_page(self, params: dict[str, str | int], page_no: int,
                    info: _PageInfo) -> Iterator[object]:
-        resp = self._http.get(REPORTS_PATH, params, accept="application/xml", stream=True)
+        try:
+            resp = self._http.get(REPORTS_PATH, params, accept="application/xml", stream=True)
+        except AlmaHttpError as exc:
+            if exc.code == NO_MORE_ROWS and page_no == 1:
+                raise self._not_prompted(exc) from None
+            raise
         self.pages += 1
         try:
             # "end" events only: a start event per cell would cost a third more time per page.
@@ -189,6 +198,20 @@ class ReportStream:
             resp.close()
         if not info.query_result:
             raise self._no_report()
+
+    def _not_prompted(self, exc: AlmaHttpError) -> ReportError:
+        """420033 on the very first page: Alma ignores a filter on a column the report does not
+        prompt for, and answers as if the session had already ended."""
+        which = f"{self.setting} ({self.path})" if self.setting else f"'{self.path}'"
+        if not self._filter:
+            return ReportError(f"Analytics report {which} answered {NO_MORE_ROWS} 'No more rows to fetch' "
+                               "on its first page; check the report in Alma Analytics")
+        found = _FILTER_COLUMN.search(self._filter)
+        column = f" ({unescape(found.group(1))})" if found else ""
+        return ReportError(
+            f"Analytics report {which} answered {NO_MORE_ROWS} 'No more rows to fetch' on its first "
+            f"page: the report needs an \"is prompted\" filter on its date column{column}; add one "
+            "in Alma Analytics and save the report")
 
     def _no_report(self) -> AlmaError:
         return AlmaError(f"Analytics returned no report for '{self.name}' "
@@ -303,8 +326,9 @@ class ReportStream:
 def iter_report(http: AlmaHttp, path: str, *, filter_xml: str | None = None,
                 fallback_columns: list[str] | None = None, limit: int = 1000,
                 still_loading_retries: int = 5, still_loading_wait: float = 3.0,
-                sleep: Callable[[float], None] = time.sleep) -> ReportStream:
-    """Stream the rows of the Analytics report at `path` (nothing is fetched until iterated)."""
+                sleep: Callable[[float], None] = time.sleep, setting: str | None = None) -> ReportStream:
+    """Stream the rows of the Analytics report at `path` (nothing is fetched until iterated).
+    `setting` is the setting that names the report, used in messages."""
     return ReportStream(http, path, filter_xml=filter_xml, fallback_columns=fallback_columns,
                         limit=limit, still_loading_retries=still_loading_retries,
-                        still_loading_wait=still_loading_wait, sleep=sleep)
+                        still_loading_wait=still_loading_wait, sleep=sleep, setting=setting)

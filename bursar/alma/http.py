@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import random
+import socket
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -146,6 +148,22 @@ def _errors_from_json(text: str) -> list[tuple[str | None, str | None]] | None:
     return errors or None
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it wraps: requests -> urllib3 (args[0], .reason) -> the socket error."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        reason = getattr(current, "reason", None)
+        first = current.args[0] if current.args else None
+        todo += [c for c in (reason, first) if isinstance(c, BaseException)]
+        todo += [current.__cause__, current.__context__]
+
+
 def _describe_failure(exc: requests.RequestException) -> str:
     """A short, URL-free description of a transport failure (requests' own text has the URL)."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -155,8 +173,29 @@ def _describe_failure(exc: requests.RequestException) -> str:
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS error"
     if isinstance(exc, requests.exceptions.ConnectionError):
+        for cause in _causes(exc):
+            if isinstance(cause, ConnectionRefusedError):
+                return "connection refused"
+            if isinstance(cause, socket.gaierror):
+                return "host name not found"
+            if isinstance(cause, ConnectionResetError):
+                return "connection reset"
         return "connection failed or was dropped"
     return f"request failed ({type(exc).__name__})"
+
+
+def _host(base_url: str) -> str:
+    """host[:port] of the base URL, for messages (no credentials, no path)."""
+    parts = urlsplit(base_url)
+    if not parts.hostname:
+        return base_url
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def _wait(seconds: float) -> str:
+    """Seconds for a message: "4", "0.75", "30"."""
+    return f"{seconds:.0f}" if seconds >= 10 else f"{seconds:.2g}"
 
 
 class AlmaHttp:
@@ -167,6 +206,7 @@ class AlmaHttp:
                  backoff_base: float = 0.5, backoff_max: float = 30.0,
                  sleep: Callable[[float], None] = time.sleep, limiter: RateLimiter | None = None):
         self.base_url = base_url.rstrip("/")
+        self.host = _host(self.base_url)
         self._api_key = api_key
         self._timeout = (connect_timeout, read_timeout)
         self.max_retries = max_retries
@@ -192,10 +232,11 @@ class AlmaHttp:
             try:
                 resp = self._send("GET", path, params, accept, stream)
             except requests.RequestException as exc:
-                reason = _describe_failure(exc)
+                reason = f"Alma at {self.host} not reachable ({_describe_failure(exc)})"
                 if attempt >= self.max_retries:
-                    raise AlmaError(self._clean(f"GET {self._bare(path)}: {reason} "
-                                                f"(gave up after {attempt + 1} attempts)")) from None
+                    raise AlmaError(self._clean(
+                        f"GET {self._bare(path)}: {reason}; gave up after {attempt + 1} "
+                        f"attempt{'s' if attempt else ''} (check ALMA_API_URL and the network)")) from None
                 self._backoff("GET", path, reason, attempt)
                 attempt += 1
                 continue
@@ -207,7 +248,8 @@ class AlmaHttp:
             retryable = resp.status_code == 429 or (
                 resp.status_code >= 500 and not (message or "").startswith("Path not found"))
             if retryable and attempt < self.max_retries:
-                self._backoff("GET", path, f"HTTP {resp.status_code} {code or ''}".strip(), attempt)
+                self._backoff("GET", path, f"Alma at {self.host} answered HTTP {resp.status_code} {code or ''}".strip(),
+                              attempt)
                 attempt += 1
                 continue
             raise self._http_error("GET", path, resp.status_code, code, message)
@@ -223,7 +265,7 @@ class AlmaHttp:
                 resp = self._send("POST", path, params, accept, False)
             except requests.RequestException as exc:
                 raise AlmaUncertain(self._clean(
-                    f"POST {self._bare(path)}: {_describe_failure(exc)}; outcome unknown, "
+                    f"POST {self._bare(path)}: Alma at {self.host}: {_describe_failure(exc)}; outcome unknown, "
                     "check Alma before trying again")) from None
             if resp.status_code < 400:
                 return resp
@@ -231,7 +273,7 @@ class AlmaHttp:
             if resp.status_code == 429 and code == DAILY_THRESHOLD:
                 raise self._daily_limit("POST", path)
             if resp.status_code == 429 and attempt < self.max_retries:
-                self._backoff("POST", path, f"HTTP 429 {code or ''}".strip(), attempt)
+                self._backoff("POST", path, f"Alma at {self.host} answered HTTP 429 {code or ''}".strip(), attempt)
                 attempt += 1
                 continue
             if resp.status_code >= 500:
@@ -274,8 +316,8 @@ class AlmaHttp:
     def _backoff(self, method: str, path: str, reason: str, attempt: int) -> None:
         cap = min(self.backoff_max, self.backoff_base * (2 ** attempt))
         delay = random.uniform(cap / 2, cap)
-        log.warning("%s %s: %s; retry %d of %d in %.2f s", method, self._bare(path),
-                    self._clean(reason), attempt + 1, self.max_retries, delay)
+        log.warning("%s; retry %d of %d in %s s (%s %s)", self._clean(reason), attempt + 1,
+                    self.max_retries, _wait(delay), method, self._bare(path))
         self._sleep(delay)
 
     def _daily_limit(self, method: str, path: str) -> AlmaDailyLimitError:

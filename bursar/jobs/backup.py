@@ -73,9 +73,12 @@ def restore_choose(settings: Settings, *, pick: int | None, dry_run: bool = Fals
             answer = ask("Please enter the number next to the backup file you want to use as a restore point: ")
         except EOFError:
             raise UsageError("no answer given; nothing was changed (use --pick N in scripts)") from None
-        if not answer.strip().isdigit():
-            raise UsageError(f"{answer.strip()!r} is not a number from the list; nothing was changed")
-        pick = int(answer.strip())
+        answer = answer.strip()
+        # ASCII digits only: str.isdigit() also accepts '²' (int() then fails) and other
+        # scripts' digits such as '١' (which int() reads as 1)
+        if not (answer.isascii() and answer.isdigit()):
+            raise UsageError(f"{answer!r} is not a number from the list; nothing was changed")
+        pick = int(answer)
     if not 1 <= pick <= len(found):
         raise UsageError(f"{pick} is not in the list (1 to {len(found)}); nothing was changed")
     return restore(settings, found[pick - 1], dry_run=dry_run)

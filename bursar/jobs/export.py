@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from .. import bursar_file as bf
-from .. import crash, ledger
+from .. import crash, fs, ledger
 from ..errors import BursarError, FieldTooWide, StoreError
 from ..money import ZERO
 from ..summary import Summary
@@ -195,4 +195,4 @@ def write_export(ctx: JobContext, export: dict, summary: Summary) -> None:
 
 
 def _ensure_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fs.ensure_dir(path, "EXPORTS_DIR")

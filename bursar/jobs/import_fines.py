@@ -26,7 +26,7 @@ from .. import crash, ledger
 from ..alma import columns as c
 from ..alma.analytics import date_filter, iter_report
 from ..bursar_file import charge_account
-from ..errors import BursarError, ReportError, StoreError
+from ..errors import BursarError, ReportError, SettingsError, StoreError
 from ..legacy import LegacyError, SierraNote, legacy_parts, load_xref, parse_sierra_note
 from ..money import ZERO, allocate_greedy
 from ..progress import Progress
@@ -44,6 +44,8 @@ from ..summary import Summary
 from .context import JobContext, finish_job, log, midnight, start_job
 
 WATERMARK = "importAlmaFines.lastSuccess"
+_REPORT_SETTINGS = {"All Fines": "ALMA_REPORT_FINES", "All Transactions": "ALMA_REPORT_TRANSACTIONS",
+                    "All User Balances": "ALMA_REPORT_BALANCES"}
 
 
 @dataclass
@@ -64,6 +66,7 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
     trans_path = settings.require("ALMA_REPORT_TRANSACTIONS", "importAlmaFines")
     balances_path = settings.get("ALMA_REPORT_BALANCES")
     ignore = _ignore_list(ctx)
+    xref = _load_legacy_xref(ctx)  # checked before anything is fetched, not at the first Sierra fine
     since, incremental = _since(ctx, full)
     summary = Summary("importAlmaFines", dry_run=ctx.dry_run)
     summary.note(f"asked Alma for changes since {since:%Y-%m-%d %H:%M:%S}"
@@ -84,7 +87,7 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
             _check_plausible(ctx, staged_fines, incremental)
             crash.point("import.after_stage")
             with ctx.store.transaction():
-                merger = _Merger(ctx, summary, ignore)
+                merger = _Merger(ctx, summary, ignore, xref)
                 if staged_balances is not None:
                     merger.patrons(staged_balances)
                 merger.fines(staged_fines)
@@ -110,6 +113,37 @@ def _ignore_list(ctx: JobContext) -> frozenset[str]:
         raise BursarError(f"BURSAR_IGNORE_FILE {path} cannot be read: {exc.strerror}") from None
 
 
+def _load_legacy_xref(ctx: JobContext) -> dict | None:
+    """The legacy cross-reference file, read and parsed at the start: a missing or broken file
+    stops the import before anything is fetched.  Unset: None (a Sierra fine is then reported)."""
+    path = ctx.settings.legacy_xref_file
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(f"BURSAR_LEGACY_XREF_FILE {path} does not exist") from None
+    except IsADirectoryError:
+        raise SettingsError(f"BURSAR_LEGACY_XREF_FILE {path} is a folder, not a file") from None
+    except UnicodeDecodeError as exc:
+        line = _line_of(path, exc.start)
+        raise SettingsError(f"BURSAR_LEGACY_XREF_FILE {path} is not UTF-8 text (line {line})") from None
+    except OSError as exc:
+        raise SettingsError(f"BURSAR_LEGACY_XREF_FILE {path} cannot be read: {exc.strerror}") from None
+    try:
+        return load_xref(text)
+    except LegacyError as exc:
+        raise SettingsError(f"BURSAR_LEGACY_XREF_FILE {path}: {exc}") from None
+
+
+def _line_of(path: Path, offset: int) -> int:
+    """The 1-based line of a byte offset in a file."""
+    try:
+        return path.read_bytes()[:offset].count(b"\n") + 1
+    except OSError:
+        return 1
+
+
 def _since(ctx: JobContext, full: bool) -> tuple[datetime, bool]:
     """Full history on the first run and with --full; afterwards, changes since the last
     successful import minus the overlap window (Analytics is refreshed nightly, so a window of
@@ -125,7 +159,8 @@ def _since(ctx: JobContext, full: bool) -> tuple[datetime, bool]:
 def _stage(ctx: JobContext, name: str, path: str, out: Path, filter_xml: str | None,
            fallback: list[str], required: list[str]) -> StagedReport:
     log.info("fetching Analytics report %r", name)
-    report = iter_report(ctx.alma(), path, filter_xml=filter_xml, fallback_columns=fallback)
+    report = iter_report(ctx.alma(), path, filter_xml=filter_xml, fallback_columns=fallback,
+                         setting=_REPORT_SETTINGS.get(name))
     count = 0
     progress = Progress(f"{name} rows fetched")
     with out.open("w", encoding="utf-8") as fh:
@@ -161,14 +196,14 @@ def _check_plausible(ctx: JobContext, fines: StagedReport, incremental: bool) ->
 
 
 class _Merger:
-    def __init__(self, ctx: JobContext, summary: Summary, ignore: frozenset[str]):
+    def __init__(self, ctx: JobContext, summary: Summary, ignore: frozenset[str], xref: dict | None = None):
         self.ctx = ctx
         self.store = ctx.store
         self.summary = summary
         self.ignore = ignore
         self.stamp = ctx.utc_now
         self.credit_ids: set[str] = set()
-        self._xref: dict | None = None
+        self._xref: dict | None = xref
 
     # -- patrons ------------------------------------------------------------------------
     def patrons(self, rows: StagedReport) -> None:
@@ -274,14 +309,8 @@ class _Merger:
 
     # -- legacy Sierra fines (§10) ------------------------------------------------------------
     def _legacy_xref(self) -> dict:
-        if self._xref is None:
-            path = self.ctx.settings.legacy_xref_file
-            if path is None:
-                raise LegacyError("BURSAR_LEGACY_XREF_FILE is not set")
-            try:
-                self._xref = load_xref(path.read_text(encoding="utf-8"))
-            except OSError as exc:
-                raise BursarError(f"BURSAR_LEGACY_XREF_FILE {path} cannot be read: {exc.strerror}") from None
+        if self._xref is None:  # read at the start of the run when set (_load_legacy_xref)
+            raise LegacyError("BURSAR_LEGACY_XREF_FILE is not set")
         return self._xref
 
     def _insert_sierra_fine(self, record: FineRecord, note: SierraNote) -> None:

@@ -19,7 +19,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, indent=4, default=_jsonable)
+    """Indented JSON that shows text as it is ("Über"), not as escapes ("\\u00dcber")."""
+    return json.dumps(value, indent=4, default=_jsonable, ensure_ascii=False)
 
 
 def _with_ledgers(store: Store, fine: dict) -> dict:

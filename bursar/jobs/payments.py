@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .. import crash
+from .. import crash, fs
 from .. import payment_rules as rules
 from ..alma.fees import Fee, FeeClosed, find_transaction, get_fee, list_fees, pay_fee
 from ..alma.http import AlmaUncertain
@@ -50,10 +50,10 @@ def run(ctx: JobContext) -> Summary:
     try:
         with tempfile.TemporaryDirectory(prefix="bursar-payments-") as tmp:
             with connect(source) as session:
-                files = _new_files(ctx, session, prefix)
+                files, why_none = _new_files(ctx, session, prefix)
                 local = [(f, _fetch(ctx, session, f, Path(tmp))) for f in files]
             if not local:
-                summary.note(f"no new payment file in {source.directory}")
+                summary.note(why_none)
             handled: set[int] = set()
             for remote, path in local:
                 try:
@@ -61,7 +61,8 @@ def run(ctx: JobContext) -> Summary:
                 except PaymentFileError as exc:
                     # the whole file is unusable (e.g. a column renamed): report it on every run
                     # until the Bursar's office fixes it; the other files still go through
-                    summary.flag(f"payment file {remote.name}", f"{exc}; no row of it was used")
+                    problem = str(exc).removeprefix(f"payments file {remote.name} ")  # named once, in the ref
+                    summary.flag(f"payment file {remote.name}", f"{problem}; no row of it was used")
         _retry_unsettled(ctx, summary, handled)
     except BursarError as exc:
         finish_job(ctx, job, error=str(exc))
@@ -72,24 +73,37 @@ def run(ctx: JobContext) -> Summary:
 
 
 # -- files ---------------------------------------------------------------------------------
-def _new_files(ctx: JobContext, session: SftpSession, prefix: str) -> list[RemoteFile]:
-    """Files not yet fully processed, oldest first (by modification time, then name)."""
+def _new_files(ctx: JobContext, session: SftpSession, prefix: str) -> tuple[list[RemoteFile], str]:
+    """Files not yet fully processed, oldest first (by modification time, then name), and the
+    note for the summary when there is none: it says whether the folder is empty, its files
+    were all processed, or files are there but none has PAYMENTS_FILE_PREFIX (a wrong prefix)."""
+    listing = session.listdir()
+    matching = [remote for remote in listing if remote.name.startswith(prefix)]
     out = []
-    for remote in session.listdir():
-        if not remote.name.startswith(prefix):
-            continue
+    for remote in matching:
         done = ctx.store.find_one("burs_payment_files", {"name": remote.name, "size": remote.size,
                                                           "mtime": remote.mtime, "state": "processed"})
         if done is None:
             out.append(remote)
-    return sorted(out, key=lambda f: (f.mtime, f.name))
+    folder = session.endpoint.directory
+    if not listing:
+        why_none = f"no new payment file in {folder} (the folder is empty)"
+    elif not matching:
+        n = len(listing)
+        why_none = (f"no new payment file in {folder}: {n} file{'s' if n != 1 else ''} there, but none "
+                    f"starts with PAYMENTS_FILE_PREFIX {prefix!r} (check the setting against the names: "
+                    f"{', '.join(f.name for f in listing[:3])}{', ...' if n > 3 else ''})")
+    else:
+        n = len(matching)
+        why_none = f"no new payment file in {folder} ({n} matching file{'s' if n != 1 else ''}, all processed before)"
+    return sorted(out, key=lambda f: (f.mtime, f.name)), why_none
 
 
 def _fetch(ctx: JobContext, session: SftpSession, remote: RemoteFile, tmp: Path) -> Path:
     """Download into PAYMENTS_DIR (a dry run into a temporary folder); the Bursar's copy is
     never touched (the account may be read-only)."""
     folder = tmp if ctx.dry_run else ctx.settings.payments_dir
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fs.ensure_dir(folder, "PAYMENTS_DIR")
     path = folder / remote.name
     session.download(remote.name, path)
     return path
@@ -116,7 +130,7 @@ def _process_file(ctx: JobContext, remote: RemoteFile, path: Path, summary: Summ
                 "rowKey": bad.key, "fileName": remote.name, "lineNumber": bad.line, "state": SKIPPED,
                 "reason": f"malformed: {bad.message}", "attempts": 0, "created": stamp, "updated": stamp})
             summary.count("skipped: malformed")
-            summary.flag(f"{remote.name} line {bad.line}", bad.message)
+            summary.flag(f"payment file {remote.name}", bad.message)  # the message starts "line N: "
     work = []
     for row in parsed.rows:
         existing = store.find_one("burs_payments", {"rowKey": row.key})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import crash, sftp
+from .. import crash, fs, sftp
 from ..errors import BursarError
 from ..summary import Summary
 from .context import JobContext, finish_job, log, sftp_endpoint, start_job
@@ -80,7 +80,7 @@ def _send_export(ctx: JobContext, session: sftp.SftpSession, export: dict, summa
         store.update("burs_exports", export["id"], {sent_field: ctx.utc_now, "updated": ctx.utc_now})
     crash.point("send.before_archive")
     archive = ctx.settings.exports_dir / ARCHIVE
-    archive.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fs.ensure_dir(archive, f"EXPORTS_DIR/{ARCHIVE}")
     for name_field, _ in _FILES:
         name = export[name_field]
         if name and (ctx.settings.exports_dir / name).is_file():

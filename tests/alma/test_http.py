@@ -211,8 +211,10 @@ def test_unreachable_alma(sandbox):
     with make_http(url, max_retries=1) as client:
         with pytest.raises(AlmaError) as err:
             client.get(FEE_PATH)
-        assert str(err.value) == ("GET /almaws/v1/users/u1/fees/f1: connection failed or was "
-                                  "dropped (gave up after 2 attempts)")
+        host = url.removeprefix("http://")
+        assert str(err.value) == (f"GET /almaws/v1/users/u1/fees/f1: Alma at {host} not reachable "
+                                  "(connection refused); gave up after 2 attempts "
+                                  "(check ALMA_API_URL and the network)")
         with pytest.raises(AlmaUncertain):
             client.post(FEE_PATH, {"op": "pay"})
 

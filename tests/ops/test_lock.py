@@ -58,7 +58,7 @@ def test_a_second_run_is_refused_naming_the_holder(holder):
             pytest.fail("the lock was taken twice")
     assert time.monotonic() - started < 1  # refused at once, no waiting
     message = str(caught.value)
-    assert message == (f"another pyBursar run (pid {proc.pid}, started 2021-09-20T06:00:00-07:00) "
+    assert message == (f"another pyBursar run (today, pid {proc.pid}, started 2021-09-20T06:00:00-07:00) "
                        f"holds the lock {path}; try again when it has finished")
     assert caught.value.exit_code == EXIT_FAILED and isinstance(caught.value, BursarError)
     assert proc.poll() is None  # the holder is untouched

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +16,7 @@ import pytest
 
 from bursar.errors import SettingsError, SftpError
 from bursar.sandbox.sftp_server import SandboxSftp
-from bursar.sftp import SftpEndpoint, connect
+from bursar.sftp import SftpEndpoint, connect, fingerprint, known_hosts_line
 from tests.sftp.conftest import PASSWORD, USER, endpoint_for
 
 
@@ -32,7 +36,13 @@ def test_connects_with_a_known_host_key(server: SandboxSftp, endpoint: SftpEndpo
     assert server.connections == 1
 
 
-def test_unknown_host_key_is_refused(
+def _openssh_fingerprint(key: paramiko.PKey) -> str:
+    """The fingerprint computed the long way: sha256 of the base64-decoded key blob."""
+    digest = hashlib.sha256(base64.b64decode(key.get_base64())).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def test_unknown_host_key_is_refused_with_its_fingerprint_and_the_line_to_add(
     server: SandboxSftp, tmp_path: Path
 ) -> None:
     empty = tmp_path / "empty_known_hosts"
@@ -40,11 +50,35 @@ def test_unknown_host_key_is_refused(
     with pytest.raises(SftpError) as caught:
         connect(endpoint_for(server, empty), timeout=5)
     message = str(caught.value)
+    key = server.host_key
+    line = f"[127.0.0.1]:{server.port} {key.get_name()} {key.get_base64()}"
     assert message == (
         f"BURSAR_SFTP: host key for [127.0.0.1]:{server.port} is not in SFTP_KNOWN_HOSTS "
-        f"({empty}); refusing to connect"
+        f"({empty}); refusing to connect. The server offered the {key.get_name()} key "
+        f"{_openssh_fingerprint(key)}; check that fingerprint with the Bursar's office, and once "
+        f"it matches add this line to {empty}: {line}"
     )
     assert server.connections == 1  # it did reach the server, and then refused it
+    # the line, added as told, is exactly what makes the next connect succeed
+    empty.write_text(message.rsplit(f"{empty}: ", 1)[1] + "\n")
+    with connect(endpoint_for(server, empty), timeout=5) as session:
+        assert session.listdir() == []
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="OpenSSH's ssh-keygen is not installed")
+def test_the_fingerprint_is_the_one_openssh_shows(server: SandboxSftp, tmp_path: Path) -> None:
+    known = tmp_path / "kh"
+    server.write_known_hosts(known)
+    shown = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", str(known)],
+                           capture_output=True, text=True, check=True).stdout.split()[1]
+    assert fingerprint(server.host_key) == shown
+
+
+def test_the_known_hosts_line_uses_the_bare_host_on_port_22() -> None:
+    key = paramiko.ECDSAKey.generate()
+    assert known_hosts_line("sftp.bursar.example.edu", 22, key) == \
+        f"sftp.bursar.example.edu {key.get_name()} {key.get_base64()}"
+    assert known_hosts_line("10.0.0.5", 2222, key).startswith("[10.0.0.5]:2222 ")
 
 
 def test_a_different_key_for_the_host_is_reported_as_changed(
@@ -55,8 +89,15 @@ def test_a_different_key_for_the_host_is_reported_as_changed(
     path.write_text(f"[127.0.0.1]:{server.port} {impostor.get_name()} {impostor.get_base64()}\n")
     with pytest.raises(SftpError, match="CHANGED") as caught:
         connect(endpoint_for(server, path), timeout=5)
-    assert f"[127.0.0.1]:{server.port}" in str(caught.value)
-    assert str(path) in str(caught.value)
+    message = str(caught.value)
+    assert f"[127.0.0.1]:{server.port}" in message
+    assert str(path) in message
+    key = server.host_key
+    assert f"now offers the {key.get_name()} key {_openssh_fingerprint(key)}" in message
+    assert f"the recorded one is {_openssh_fingerprint(impostor)}" in message
+    assert "Bursar's office" in message
+    assert message.endswith(f": [127.0.0.1]:{server.port} {key.get_name()} {key.get_base64()}")
+    assert "\n" not in message
 
 
 def test_a_key_for_another_port_does_not_count(server: SandboxSftp, tmp_path: Path) -> None:
@@ -75,6 +116,57 @@ def test_missing_known_hosts_file(server: SandboxSftp, tmp_path: Path) -> None:
     assert str(missing) in str(caught.value)
     assert "SFTP_KNOWN_HOSTS" in str(caught.value)
     assert server.connections == 0  # refused before touching the network
+
+
+def test_known_hosts_that_is_a_folder_is_said_to_be_a_folder(server: SandboxSftp, tmp_path: Path) -> None:
+    folder = tmp_path / "known_hosts.d"
+    folder.mkdir()
+    with pytest.raises(SftpError) as caught:
+        connect(endpoint_for(server, folder), timeout=5)
+    assert str(caught.value) == (
+        f"BURSAR_SFTP: known_hosts file {folder} (SFTP_KNOWN_HOSTS) is a folder, not a file"
+    )
+    assert server.connections == 0
+
+
+@pytest.mark.parametrize(("content", "line"), [
+    ("# ours\n\nnot a known_hosts line\n", 3),
+    ("{host} ssh-ed25519 AAAA-not-base64!!\n", 1),
+    ("# a comment\n{host} ecdsa-sha2-nistp256 AAAAE2VjZHNh\n", 2),
+    (b"\xff\xfe garbage\n", 1),
+])
+def test_a_garbage_known_hosts_file_gives_the_line_number(
+    server: SandboxSftp, tmp_path: Path, content: str | bytes, line: int
+) -> None:
+    path = tmp_path / "known_hosts_garbage"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content.format(host=f"[127.0.0.1]:{server.port}"))
+    with pytest.raises(SftpError) as caught:
+        connect(endpoint_for(server, path), timeout=5)
+    message = str(caught.value)
+    assert message.startswith(
+        f"BURSAR_SFTP: cannot read known_hosts file {path} (SFTP_KNOWN_HOSTS): line {line} "
+    )
+    assert "Error(" not in message and "('" not in message  # never a Python tuple or repr
+    assert server.connections == 0
+
+
+def test_markers_comments_and_unknown_key_types_are_not_garbage(
+    server: SandboxSftp, known_hosts: Path
+) -> None:
+    trusted = known_hosts.read_text()
+    other = paramiko.ECDSAKey.generate()
+    known_hosts.write_text(
+        "# managed by hand\n"
+        f"@cert-authority *.example.edu {other.get_name()} {other.get_base64()}\n"
+        f"@revoked old.example.edu {other.get_name()} {other.get_base64()}\n"
+        "other.example.edu sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t\n"
+        + trusted
+    )
+    with connect(endpoint_for(server, known_hosts), timeout=5) as session:
+        assert session.listdir() == []
 
 
 def test_wrong_password(server: SandboxSftp, known_hosts: Path) -> None:
