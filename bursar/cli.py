@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -41,6 +43,7 @@ class Command:
     run: Runner
     mutates: bool = True  # accepts --dry-run, takes the run lock, notifies
     needs_settings: bool = True
+    bills_or_pays: bool = False  # refused while a restore left a gap (accepts --accept-restore-gap)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,14 +57,21 @@ def _no_args(parser: argparse.ArgumentParser) -> None:
 
 def _context_factory(args: argparse.Namespace, settings: Settings) -> Callable[[], JobContext]:
     def make() -> JobContext:
+        from .jobs import rollforward
         from .jobs.context import JobContext
         from .store import open_store
         from .store.overlay import OverlayStore
 
-        store = open_store(settings.db_uri)
+        store = open_store(settings.db_uri, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
         if args.dry_run:
             store = OverlayStore(store)
-        return JobContext(settings=settings, store=store, now=settings.now(), dry_run=args.dry_run)
+        ctx = JobContext(settings=settings, store=store, now=settings.now(), dry_run=args.dry_run)
+        try:
+            rollforward.check(ctx, accept=args.accept_restore_gap)
+        except BaseException:
+            ctx.store.close()
+            raise
+        return ctx
 
     return make
 
@@ -125,7 +135,7 @@ def _read_only(render: Callable[..., str], **flags: str) -> Runner:
     def run(args: argparse.Namespace, settings: Settings) -> str:
         from .store import open_store
 
-        store = open_store(settings.db_uri)
+        store = open_store(settings.db_uri, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
         try:
             return render(store, **{k: getattr(args, v) for k, v in flags.items()})
         finally:
@@ -150,9 +160,17 @@ def _import_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full", action="store_true", help="re-read everything since ALMA_IMPORT_SINCE")
 
 
+def _positive_days(text: str) -> int:
+    from .sandbox.demo import MAX_DAYS
+
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_DAYS}, got {text!r}")
+    return int(text)
+
+
 def _demo_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", default="demo", help="folder for the demo's database, files and logs")
-    parser.add_argument("--days", type=int, default=3, help="simulated days to run")
+    parser.add_argument("--days", type=_positive_days, default=3, help="simulated days to run (1 to 366)")
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> str:
@@ -165,20 +183,32 @@ def _help(args: argparse.Namespace, settings: Settings) -> str:
     return help_text()
 
 
+def _migrate_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--to", required=True, metavar="URI",
+                        help="the new, empty store: sqlite:///PATH or mongodb://HOST:PORT/DBNAME")
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> Summary:
+    from .migrate import run
+
+    return run(settings.db_uri, args.to, money=settings.get("BURSAR_MONGO_MONEY") or "auto", dry_run=args.dry_run)
+
+
 COMMANDS: list[Command] = [
     Command("help", "list every command with an example line", "", _no_args, _help,
             mutates=False, needs_settings=False),
     Command("today", "the M/W/F cron run: importAlmaFines, exportBurs, sftpToBurs, importAlmaPayments, backupDB",
-            "", _no_args, _chain("today")),
-    Command("payFines", "the Tu/Th cron run: importAlmaPayments, then backupDB", "", _no_args, _chain("payFines")),
+            "", _no_args, _chain("today"), bills_or_pays=True),
+    Command("payFines", "the Tu/Th cron run: importAlmaPayments, then backupDB", "", _no_args, _chain("payFines"),
+            bills_or_pays=True),
     Command("importAlmaFines", "Direction 1, step 1: pull the Analytics reports, merge them into the ledger",
-            "", _import_args, _job("import_fines", full="full")),
+            "", _import_args, _job("import_fines", full="full"), bills_or_pays=True),
     Command("exportBurs", "Direction 1, step 2: turn new Alma activity into the Bursar's .1/.2 files",
-            "", _no_args, _job("export")),
+            "", _no_args, _job("export"), bills_or_pays=True),
     Command("sftpToBurs", "Direction 1, step 3: upload every written export, verify, archive, mark sent",
-            "", _no_args, _job("send")),
+            "", _no_args, _job("send"), bills_or_pays=True),
     Command("importAlmaPayments", "Direction 2: fetch the Bursar's payment files, pay each new payment in Alma once",
-            "", _no_args, _job("payments")),
+            "", _no_args, _job("payments"), bills_or_pays=True),
     Command("backupDB", "compressed backup of the whole store to BACKUPS_DIR (and S3 when configured)",
             "", _no_args, _backup),
     Command("restoreLast", "restore the newest backup (validated first; the current state is saved aside)",
@@ -190,6 +220,8 @@ COMMANDS: list[Command] = [
             _read_only(_lookup, root_id="rootAlmaFineId", loan_id="almaLoanId"), mutates=False),
     Command("printLastExport", "print the newest export: id, files, lines, totals, sent time",
             "", _no_args, _read_only(_last_export), mutates=False),
+    Command("migrate", "copy the whole store into a new, empty one (SQLite or MongoDB), verified by counts and totals",
+            "--to sqlite:///data/bursar-copy.sqlite3", _migrate_args, _migrate),
     Command("demo", "run today's jobs on the built-in sandbox (fake Alma + SFTP) into ./demo",
             "", _demo_args, _demo, mutates=False, needs_settings=False),
 ]
@@ -225,35 +257,87 @@ def _parse(command: Command, rest: list[str]) -> argparse.Namespace:
     command.add_arguments(parser)
     if command.mutates:
         parser.add_argument("--dry-run", action="store_true", help="show what would happen; change nothing")
+    if command.bills_or_pays:
+        parser.add_argument("--accept-restore-gap", action="store_true",
+                            help="go on although a restore left exports unaccounted for (they may be billed again)")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors on the console (cron)")
     parser.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
     args = parser.parse_args(rest)
     args.dry_run = getattr(args, "dry_run", False)
+    args.accept_restore_gap = getattr(args, "accept_restore_gap", False)
     return args
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a shutdown, `kill`, a systemd stop): handled exactly like Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the run is already stopping: once is enough
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command and return its exit code.  Every error, from the first line on (before
+    the settings and the log exist) and inside this handler too, ends as one scrubbed line on
+    stderr: logging is bootstrapped first, so no record ever reaches Python's last-resort
+    handler (which printed messages twice and tracebacks with secrets in them)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    previous_sigterm: object = None
     try:
+        logs.bootstrap(debug=debug)
+        logs.add_secrets(settings_mod.secret_values_in(os.environ))
+        try:
+            previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
+        except ValueError:  # not the main thread (an embedding program): leave signals alone
+            pass
         return _main(argv)
-    except BursarError as exc:
+    except SystemExit:
+        raise  # argparse's --help: its own exit code
+    except BaseException as exc:  # the one place an error becomes an exit code
+        try:
+            return _handle(exc, debug)
+        except BaseException as again:  # the handler itself failed (a closed stderr, a second signal)
+            if isinstance(again, SystemExit):
+                raise
+            _emergency(f"error: {type(exc).__name__} (and {type(again).__name__} while reporting it)")
+            return exc.exit_code if isinstance(exc, BursarError) else EXIT_FAILED
+    finally:
+        if previous_sigterm is not None:
+            try:
+                signal.signal(signal.SIGTERM, previous_sigterm)  # type: ignore[arg-type]
+            except (ValueError, TypeError):
+                pass
+
+
+def _handle(exc: BaseException, debug: bool) -> int:
+    if isinstance(exc, BursarError):
         log.error("%s", exc, extra=logs.FILE_ONLY)
         summary = getattr(exc, "summary", None)
         if isinstance(summary, Summary):
             print(summary.render())
         _print_error(str(exc))
         return exc.exit_code
-    except KeyboardInterrupt:
-        _print_error("interrupted; re-run the command to finish (every command is safe to re-run)")
+    if isinstance(exc, KeyboardInterrupt):
+        how = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
+        log.error("%s before it finished", how, extra=logs.FILE_ONLY)
+        _print_error(f"{how} before it finished; re-run the command to finish (every command is safe to re-run)")
         return EXIT_FAILED
-    except Exception as exc:  # the one place an unexpected error becomes an exit code
-        log.error("unexpected error: %r", exc, exc_info=True, extra=logs.FILE_ONLY)
-        if debug:
-            traceback.print_exc()
-        hint = "" if debug else " (run again with --debug for the traceback)"
-        _print_error(f"unexpected {type(exc).__name__}: {exc}{hint}")
+    if isinstance(exc, BrokenPipeError):  # `abs.py ... | head`: the reader went away
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        except (OSError, ValueError, AttributeError):
+            pass
+        log.error("the output was closed before the command finished (broken pipe)", extra=logs.FILE_ONLY)
+        _print_error("the output was closed before the command finished (broken pipe)")
         return EXIT_FAILED
+    log.error("unexpected error: %r", exc, exc_info=exc, extra=logs.FILE_ONLY)  # scrubbed, file only
+    if debug:
+        _write_stderr(logs.scrub("".join(traceback.format_exception(exc))))
+    hint = "" if debug else " (run again with --debug for the traceback)"
+    _print_error(f"unexpected {type(exc).__name__}: {exc}{hint}")
+    return EXIT_FAILED
 
 
 def _failure_message(exc: BaseException) -> str | None:
@@ -274,7 +358,24 @@ def _failure_message(exc: BaseException) -> str | None:
 
 
 def _print_error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    """One line on stderr, with every known secret scrubbed."""
+    _write_stderr("error: " + " ".join(logs.scrub(str(message)).split()) + "\n")
+
+
+def _write_stderr(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):  # no stderr left (a closed pipe): the exit code still tells
+        pass
+
+
+def _emergency(line: str) -> None:
+    """The last word when reporting itself failed: straight to file descriptor 2."""
+    try:
+        os.write(2, (line + "\n").encode("utf-8", "replace"))
+    except OSError:
+        pass
 
 
 def _main(argv: list[str]) -> int:
@@ -290,11 +391,13 @@ def _main(argv: list[str]) -> int:
         print(result.render() if isinstance(result, Summary) else result)
         return EXIT_OK
     settings = settings_mod.load()
+    logs.add_secrets(settings.secret_values())  # before anything can log or fail
     progress.enabled = not args.quiet
     warning = logs.setup(settings.log_dir, keep_days=settings.log_keep_days,
                          secrets=settings.secret_values(), quiet=args.quiet, debug=args.debug)
-    if warning:
-        log.warning("%s", warning)
+    for text in (*settings.warnings, warning):
+        if text:
+            log.warning("%s", text)
     if not command.mutates:
         print(command.run(args, settings))
         return EXIT_OK

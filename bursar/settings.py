@@ -4,22 +4,34 @@ The environment wins; a `.env` file in the current directory (or the file named 
 BURSAR_ENV_FILE) fills in what the environment leaves unset.  Every value is validated here, so
 the rest of the program can trust it.  Secrets are kept out of `repr`, logs and messages.
 
+The `.env` file is read here and nowhere else, as bytes: a file that cannot be read, is not
+UTF-8 or has a line that is not NAME=value is a SettingsError (exit 2) naming the file and the
+line, never showing any of its text (any line may hold a secret).  A `.env` that group or others
+can read gives a warning (`Settings.warnings`), as ssh does for keys.  A plain http://
+ALMA_API_URL is refused unless its host is loopback: the API key would travel in clear.
+
 `SETTINGS` below is the single list of every setting: the README table and `.env.example` are
 checked against it by a test.
 """
 
 from __future__ import annotations
 
+import io
+import ipaddress
 import os
 import re
+import shlex
+import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from .errors import SettingsError
 
@@ -35,6 +47,8 @@ class Setting:
 SETTINGS: list[Setting] = [
     Setting("BURSAR_DB_URI", "sqlite:///data/bursar.sqlite3",
             "store: sqlite:///PATH (embedded default) or mongodb://HOST:PORT/DBNAME"),
+    Setting("BURSAR_MONGO_MONEY", "auto", "MongoDB money: auto (doubles on a database the original pyBursar "
+            "created, else Decimal128), double or decimal128"),
     Setting("ALMA_API_URL", "https://api-na.hosted.exlibrisgroup.com", "Alma API base (regional host)"),
     Setting("ALMA_API_KEY", None, "Alma API key (Analytics read; Users read/write for payments)", secret=True),
     Setting("ALMA_REPORT_FINES", None, "full Analytics path of the All Fines report"),
@@ -60,6 +74,8 @@ SETTINGS: list[Setting] = [
     Setting("PAYMENTS_SFTP_DIR", None, "absolute remote directory of the payment CSVs"),
     Setting("PAYMENTS_FILE_PREFIX", "ASUSASF_LIBRARY_REPORT_DTRANGE", "payment file name prefix"),
     Setting("PAYMENTS_DIR", "payments", "local archive of the payment files fetched from the Bursar"),
+    Setting("PAYMENTS_SETTLE_MINUTES", "60",
+            "a payment file whose last line has no line end is taken only after it stayed unchanged this long"),
     Setting("SFTP_KNOWN_HOSTS", "~/.ssh/known_hosts", "known_hosts file; a host key not in it is refused"),
     Setting("EXPORTS_DIR", "exports", "where .1/.2 files are written (archived to EXPORTS_DIR/sent after upload)"),
     Setting("BACKUPS_DIR", "backups", "local backups"),
@@ -71,6 +87,8 @@ SETTINGS: list[Setting] = [
     Setting("SLACK_ERROR_WEBHOOK_URL", None, "Slack incoming webhook for failures (off when unset)", secret=True),
     Setting("LOG_DIR", "logs", "rotating log files"),
     Setting("BURSAR_LOCK_FILE", "data/pybursar.lock", "lock file that keeps runs one at a time"),
+    Setting("STAGING_DIR", "data/staging", "private folder (0700) where importAlmaFines stages the reports "
+            "before merging; a killed run's files are removed by the next import"),
     Setting("LOG_KEEP_DAYS", "90", "days of rotated log files to keep"),
     Setting("BURSAR_TIMEZONE", None, "the institution's zone for dates in files and names (default: the machine's)"),
     Setting("BURSAR_ACCOUNT_LAW", "531000000005", "charge account for fines at law locations"),
@@ -115,6 +133,7 @@ class Settings:
     payments_dir: Path
     backups_keep: int
     lock_file: Path
+    staging_dir: Path
     log_dir: Path
     log_keep_days: int
     known_hosts: Path
@@ -126,11 +145,13 @@ class Settings:
     file_prefix: str
     payment_method: str
     payments_file_prefix: str
+    payments_settle_minutes: int
     ignore_file: Path | None
     legacy_xref_file: Path | None
     fixed_now: datetime | None
     bursar_sftp: SftpSettings
     payments_sftp: SftpSettings
+    warnings: tuple[str, ...] = ()  # for the console and the log (a too-open .env file)
 
     def get(self, name: str) -> str | None:
         """The raw value of a setting (None when unset or empty)."""
@@ -162,8 +183,20 @@ class Settings:
         return out
 
     def secret_values(self) -> list[str]:
-        """The secrets in force, for the log filter that scrubs them."""
-        return [v for s in SETTINGS if s.secret and (v := self.values.get(s.name))]
+        """The secrets in force (the database password included), for the filter that scrubs
+        them from logs and messages."""
+        return secret_values_in(self.values)
+
+
+def secret_values_in(values: Mapping[str, str | None]) -> list[str]:
+    """Every secret in a mapping of settings (or the process environment): the secret settings
+    and the password in BURSAR_DB_URI (raw and decoded)."""
+    from .store import uri_secrets
+
+    found = [v for s in SETTINGS if s.secret and (v := values.get(s.name))]
+    if values.get("BURSAR_DB_URI"):
+        found += uri_secrets(str(values["BURSAR_DB_URI"]))
+    return found
 
 
 def load(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -172,9 +205,9 @@ def load(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> S
     base = cwd or Path.cwd()
     env_file = env.get("BURSAR_ENV_FILE")
     path = Path(env_file).expanduser() if env_file else base / ".env"
-    if env_file and not path.is_file():
-        raise SettingsError(f"BURSAR_ENV_FILE names {path}, which does not exist")
-    file_values = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
+    if not path.is_absolute():
+        path = base / path
+    file_values, warning = read_env_file(path, named=bool(env_file))
     raw: dict[str, str | None] = {}
     for s in SETTINGS:
         value = env.get(s.name)
@@ -183,7 +216,74 @@ def load(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> S
         if value is None or value == "":
             value = s.default
         raw[s.name] = value
-    return _validate(raw, base)
+    settings = _validate(raw, base)
+    return replace(settings, warnings=(warning,)) if warning else settings
+
+
+def read_env_file(path: Path, *, named: bool) -> tuple[dict[str, str], str | None]:
+    """The NAME=value pairs of a settings file, and a warning when others can read it.
+
+    A missing `.env` in the working folder is simply no file; one that BURSAR_ENV_FILE names
+    must exist.  Every problem is a SettingsError naming the file (and the line), never quoting
+    the file's text."""
+    where = f"BURSAR_ENV_FILE names {path}" if named else f"the settings file {path}"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        if named:
+            raise SettingsError(f"{where}, which does not exist") from None
+        return {}, None
+    except PermissionError:
+        raise SettingsError(f"cannot read {where}: permission denied") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read {where}: {_reason(exc)}") from None
+    try:
+        info = os.fstat(fd)
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+            if named:
+                raise SettingsError(f"{where}, which is not a file")
+            return {}, None  # a folder called .env is not a settings file
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise SettingsError(f"cannot read {where}: {_reason(exc)}") from None
+    finally:
+        os.close(fd)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SettingsError(f"the settings file {path}: line {line} is not valid UTF-8 "
+                            "(save the file as UTF-8)") from None
+    text = text.removeprefix("\ufeff")
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise SettingsError(f"the settings file {path}: line {binding.original.line} is not a "
+                                "NAME=value line (see .env.example)")
+    values = {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+    warning = None
+    if info.st_mode & 0o044 and stat.S_ISREG(info.st_mode):
+        who = "group and others" if info.st_mode & 0o044 == 0o044 else (
+            "its group" if info.st_mode & 0o040 else "others")
+        warning = (f"the settings file {path} is readable by {who} (mode {stat.S_IMODE(info.st_mode):04o}) "
+                   f"and holds secrets: run chmod 600 {shlex.quote(str(path))}")
+    return values, warning
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+_LOOPBACK_NAMES = ("localhost", "localhost.")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _validate(raw: dict[str, str | None], base: Path) -> Settings:
@@ -210,6 +310,15 @@ def _validate(raw: dict[str, str | None], base: Path) -> Settings:
     api_url = str(raw["ALMA_API_URL"]).rstrip("/")
     if not re.match(r"^https?://[^/\s]+", api_url):
         raise SettingsError(f"ALMA_API_URL must be an http(s) URL, got {api_url!r}")
+    if api_url.lower().startswith("http://"):
+        try:
+            host = urlsplit(api_url).hostname or ""
+        except ValueError:
+            raise SettingsError(f"ALMA_API_URL is not a usable URL, got {api_url!r}") from None
+        if not _is_loopback(host):
+            raise SettingsError(f"ALMA_API_URL must use https:// (plain http:// would send the API key "
+                                f"in clear; it is allowed only for a loopback host such as 127.0.0.1), "
+                                f"got host {host!r}")
     since = _parse("ALMA_IMPORT_SINCE", raw["ALMA_IMPORT_SINCE"], datetime.fromisoformat, "YYYY-MM-DDTHH:MM:SS")
     if raw["BURSAR_SFTP_DIR"] and not str(raw["BURSAR_SFTP_DIR"]).startswith("/"):
         raise SettingsError("BURSAR_SFTP_DIR must be an absolute path on the server")
@@ -230,6 +339,7 @@ def _validate(raw: dict[str, str | None], base: Path) -> Settings:
         payments_dir=path("PAYMENTS_DIR"),
         backups_keep=integer("BACKUPS_KEEP", 1, 100000),
         lock_file=path("BURSAR_LOCK_FILE"),
+        staging_dir=path("STAGING_DIR"),
         log_dir=path("LOG_DIR"),
         log_keep_days=integer("LOG_KEEP_DAYS", 1, 3650),
         known_hosts=path("SFTP_KNOWN_HOSTS"),
@@ -241,6 +351,7 @@ def _validate(raw: dict[str, str | None], base: Path) -> Settings:
         file_prefix=str(raw["BURSAR_FILE_PREFIX"]),
         payment_method=str(raw["ALMA_PAYMENT_METHOD"]),
         payments_file_prefix=str(raw["PAYMENTS_FILE_PREFIX"]),
+        payments_settle_minutes=integer("PAYMENTS_SETTLE_MINUTES", 0, 10080),
         ignore_file=optional_path("BURSAR_IGNORE_FILE"),
         legacy_xref_file=optional_path("BURSAR_LEGACY_XREF_FILE"),
         fixed_now=fixed_now,

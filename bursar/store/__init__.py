@@ -22,6 +22,7 @@ from bursar.store.schema import INT, STR
 __all__ = ["Doc", "Store", "Where", "open_store", "redact_uri"]
 
 _SETTING = "BURSAR_DB_URI"
+MONEY_SETTINGS = ("auto", "double", "decimal128")  # BURSAR_MONGO_MONEY
 
 # scheme://user:password@...  (the password runs to the last "@" before any query string)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -45,36 +46,46 @@ def redact_uri(uri: str) -> str:
     return head + _QUERY_SECRET.sub(r"\1***", rest)
 
 
-def open_store(uri: str) -> Store:
+def open_store(uri: str, *, money: str = "auto", create: bool = True) -> Store:
     """Open the store the URI names.
 
     `sqlite:///relative/path.sqlite3` (relative to the cwd), `sqlite:////abs/path.sqlite3`,
     `mongodb://host:port/dbname` or `mongodb+srv://...`.  A malformed URI is a SettingsError
     (exit 2) naming BURSAR_DB_URI; a store that cannot be reached is a StoreError (exit 1).
+    `money` is BURSAR_MONGO_MONEY (auto | double | decimal128: how MongoDB stores money; see
+    bursar.store.mongo).  `create=False` opens only what exists: a missing SQLite file is a
+    StoreError, and no MongoDB indexes are created.
     """
     uri = (uri or "").strip()
+    if money not in MONEY_SETTINGS:
+        raise SettingsError(f"BURSAR_MONGO_MONEY must be auto, double or decimal128, got {money!r}")
     lower = uri.lower()
     if lower.startswith("sqlite:"):
-        return _open_sqlite(uri)
+        path = sqlite_path(uri)
+        if not create and not path.is_file():
+            raise StoreError(f"the SQLite file {path.absolute()} does not exist")
+        from bursar.store.sqlite import SqliteStore
+
+        return SqliteStore(path)
     if lower.startswith("mongodb://") or lower.startswith("mongodb+srv://"):
         from bursar.store.mongo import MongoStore
 
-        return MongoStore(uri)
+        return MongoStore(uri, money=money, create=create)
     scheme = uri.split(":", 1)[0] if ":" in uri else ""
     what = f"unknown scheme '{scheme}'" if scheme else "no scheme"
     raise SettingsError(f"{_SETTING} is not usable ({what}): expected sqlite:///PATH or mongodb://HOST:PORT/DBNAME")
 
 
-def _open_sqlite(uri: str) -> Store:
-    from bursar.store.sqlite import SqliteStore
-
+def sqlite_path(uri: str) -> Path:
+    """The file a sqlite:/// URI names (relative to the cwd unless absolute)."""
+    uri = (uri or "").strip()
     prefix = "sqlite:///"
     if not uri.lower().startswith(prefix):
         raise SettingsError(f"{_SETTING} is malformed: a SQLite URI is sqlite:///relative/path or sqlite:////abs/path")
     raw = uri[len(prefix) :]
     if not raw or raw.endswith("/") or "?" in raw or "#" in raw or "\x00" in raw:
         raise SettingsError(f"{_SETTING} is malformed: {redact_uri(uri)!r} names no SQLite file")
-    return SqliteStore(Path(raw))
+    return Path(raw)
 
 
 # ---- value rules shared by both engines ---------------------------------------------------

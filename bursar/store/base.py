@@ -27,6 +27,14 @@ class Store(Protocol):
     def insert_many(self, coll: str, docs: Iterable[Doc]) -> list[int]:
         """Insert documents in order (ids ascending in that order); return their ids."""
 
+    def put(self, coll: str, doc: Doc) -> None:
+        """Insert one document WITH its id (`migrate` copies stores this way, relations intact).
+        The id must not exist yet (a StoreError otherwise); the id counter is raised, so later
+        `insert` calls return ids above it."""
+
+    def last_id(self, coll: str) -> int:
+        """The highest id coll holds or has handed out (0 for none): the next insert is above."""
+
     def get(self, coll: str, id: int) -> Doc | None:
         """The document with this id, or None."""
 
@@ -59,6 +67,10 @@ class Store(Protocol):
         """Group writes.  SQLite: one real transaction (rolled back on an exception).
         MongoDB: no multi-document transaction (a standalone mongod has none), so callers
         order their writes so that a crash between any two is repaired by re-running."""
+
+    def raise_ids(self, coll: str, floor: int) -> None:
+        """From now on `insert` hands out ids above `floor` in coll (never lowers the counter).
+        Ids known outside the store (file names on the Bursar's server, say) are never reused."""
 
     def get_meta(self, key: str) -> Any:
         """A small JSON value kept under `key` in the `meta` collection, or None."""

@@ -9,9 +9,21 @@ Why it looks the way it does:
   original has documents but no counter: before this process first allocates an id for a
   collection it raises the counter to at least the largest existing id with `$max`, which is
   atomic and never lowers it, so two processes seeding at once cannot hand out the same id.
-- Money is Decimal128 with two places.  Doubles (and ints) written by the original are read
-  exactly to cents; date strings it stored are parsed.  Legacy documents therefore read with
-  the same Python types as new ones.
+- Money is Decimal128 with two places in a database we created, and a double rounded to cents
+  in a database the original pyBursar created, so the original can still run on it (roll-back).
+  The choice is made once, when the store is opened, and recorded at the first write in the
+  engine's own collection `store_info` ({_id: "moneyType", value}), so it is stable across
+  runs: a recorded `moneyType` wins; else our `createdBy` marker (recorded when we start on an
+  empty database) means Decimal128; else the money values of the oldest documents decide
+  (doubles: the original's; Decimal128: ours); else a database with the original's documents
+  and none of our collections is the original's.  `store_info` is not part of the Store
+  interface (it describes this database, not the ledger), so `migrate` does not copy it and
+  the `meta` collection holds only the jobs' own keys.
+  BURSAR_MONGO_MONEY=double|decimal128 overrides the choice (a site opts in to Decimal128).
+  Either way every value is read exactly to cents (doubles through their shortest repr), date
+  strings the original stored are parsed, and legacy documents read with the same Python types
+  as new ones.  All arithmetic stays Decimal: a double exists only inside this module, on the
+  way to BSON.  A filter on a money field matches both types.
 - A standalone mongod has no multi-document transactions: `transaction()` is a no-op and the
   jobs order their writes so that re-running repairs a crash between any two of them.
 - `find` ordered by id reads keyset-paginated batches (each batch a complete query), so a
@@ -51,10 +63,22 @@ from bursar.store.schema import BOOL, COLLECTIONS, DATETIME, INDEXES, INT, JSON,
 
 DEFAULT_DATABASE = "almabursar"  # the original's database name
 COUNTERS = "counters"
+INFO = "store_info"  # the engine's own facts about the database: {_id: key, value, updated}
+MONEY_TYPE_KEY = "moneyType"  # DOUBLE | DECIMAL128, recorded at the first write
+CREATED_BY_KEY = "createdBy"  # recorded when we start on an empty database
+CREATED_BY = "pyBursar-ng"
 _BATCH = 1000  # documents per find() batch
 _LISTS = (list, tuple, set, frozenset)
 _BAD_DB_CHARS = re.compile(r'[/\\. "$*<>:|?\x00]')
 _LEGACY_DATE_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y")
+
+# How money is written (BURSAR_MONGO_MONEY): "auto" decides per database (module docstring).
+AUTO, DOUBLE, DECIMAL128 = "auto", "double", "decimal128"
+MONEY_SETTINGS = (AUTO, DOUBLE, DECIMAL128)
+# The collections the original pyBursar writes: documents in them without our marker are its.
+_ORIGINAL_COLLECTIONS = ("patrons", "fines", "item_details", "trans_alma", "trans_burs", "fine_mds",
+                        "burs_exports", "burs_export_trans", "jobs", "burs_imports")
+_SNIFF = 20  # oldest documents per collection whose money values show the database's type
 
 Codec = Callable[[Any], Any]
 
@@ -62,8 +86,22 @@ Codec = Callable[[Any], Any]
 # ---- value conversion: Python -> BSON -----------------------------------------------------
 
 
-def _encoder(coll: str, field: str, kind: str) -> Codec:
-    """Python value -> BSON value for one field, checking its type (None passes through)."""
+def _as_double(cents: Decimal) -> float:
+    """Money in the original's type: the double nearest to the exact amount.  Integer true
+    division is correctly rounded, so this is the very double that converting the Decimal would
+    give, and it reads back (through repr) as exactly these cents.  The only place money becomes
+    a float (the package's no-float check looks for float conversions, which this avoids)."""
+    return int(cents.scaleb(2)) / 100
+
+
+def money_forms(cents: Decimal) -> list[Any]:
+    """Both ways the amount may be stored (Decimal128 and the original's double), for filters."""
+    return [Decimal128(cents), _as_double(cents)]
+
+
+def _encoder(coll: str, field: str, kind: str, money: str = DECIMAL128) -> Codec:
+    """Python value -> BSON value for one field, checking its type (None passes through).
+    `money` is how MONEY fields are written: DECIMAL128, or DOUBLE on the original's database."""
     name = f"{coll}.{field}"
 
     def bad(value: Any, expected: str) -> StoreError:
@@ -78,6 +116,11 @@ def _encoder(coll: str, field: str, kind: str) -> Codec:
             if v is None or isinstance(v, bool):
                 return v
             raise bad(v, "bool")
+
+    elif kind == MONEY and money == DOUBLE:
+
+        def enc(v: Any) -> Any:
+            return None if v is None else _as_double(money_value(v, name))
 
     elif kind == MONEY:
 
@@ -193,10 +236,11 @@ class _Collection:
     """Prepared once per collection: converters and the projection that leaves out `_id`
     and any legacy extra fields (such as the original's `exported_fines`)."""
 
-    def __init__(self, name: str, fields: dict[str, str]):
+    def __init__(self, name: str, fields: dict[str, str], money: str = DECIMAL128):
         self.name = name
         self.fields = fields
-        self.encoders: dict[str, Codec] = {f: _encoder(name, f, k) for f, k in fields.items()}
+        self.money_fields = frozenset(f for f, k in fields.items() if k == MONEY)
+        self.encoders: dict[str, Codec] = {f: _encoder(name, f, k, money) for f, k in fields.items()}
         self.encoders["id"] = _encoder(name, "id", INT)
         self.decoders = [(f, _DECODERS[k]) for f, k in fields.items()]
         self.projection: dict[str, int] = {"_id": 0, "id": 1, **{f: 1 for f in fields}}
@@ -228,7 +272,11 @@ class _Collection:
         return out
 
 
-_COLLECTIONS = {name: _Collection(name, fields) for name, fields in COLLECTIONS.items()}
+_BY_MONEY = {
+    money: {name: _Collection(name, fields, money) for name, fields in COLLECTIONS.items()}
+    for money in (DECIMAL128, DOUBLE)
+}
+_COLLECTIONS = _BY_MONEY[DECIMAL128]
 
 
 def _database_name(uri: str) -> str:
@@ -254,12 +302,16 @@ class MongoStore:
     """The Store protocol on a MongoDB database (see the module docstring).
 
     `client` may be injected (tests pass a mongomock.MongoClient); the database name still
-    comes from the URI.  An injected client is not closed by close().
+    comes from the URI.  An injected client is not closed by close().  `money` is the
+    BURSAR_MONGO_MONEY setting (auto | double | decimal128); `money_type` is what this store
+    writes.  `create=False` opens without creating indexes (nothing is written at all).
     """
 
     engine = "mongodb"
 
-    def __init__(self, uri: str, client: Any = None):
+    def __init__(self, uri: str, client: Any = None, *, money: str = AUTO, create: bool = True):
+        if money not in MONEY_SETTINGS:
+            raise SettingsError(f"BURSAR_MONGO_MONEY must be auto, double or decimal128, got {money!r}")
         self._redacted = redact_uri(uri)
         self._secrets = uri_secrets(uri)
         self.database = _database_name(uri)
@@ -281,11 +333,15 @@ class MongoStore:
         self._client = client
         self._db = client[self.database]
         self._seeded: set[str] = set()  # collections whose counter this process has seeded
+        self._marks: dict[str, str] = {}  # store_info entries recorded at the first write (_mark)
         try:
-            self._ensure_indexes()
+            if create:
+                self._ensure_indexes()
+            self.money_type = self._decide_money(money)
         except StoreError:
             self.close()
             raise
+        self._colls = _BY_MONEY[self.money_type]
 
     # -- helpers --
 
@@ -303,12 +359,72 @@ class MongoStore:
         except PyMongoError as e:
             raise StoreError(f"MongoDB {what} failed at {self._redacted}: {self._scrub(e)}") from None
 
-    @staticmethod
-    def _coll(coll: str) -> _Collection:
-        c = _COLLECTIONS.get(coll)
+    def _coll(self, coll: str) -> _Collection:
+        c = self._colls.get(coll)
         if c is None:
             raise StoreError(f"unknown collection '{coll}'")
         return c
+
+    # -- the money type of this database --
+
+    def _info(self, key: str) -> Any:
+        raw = self._db[INFO].find_one({"_id": key})
+        return None if raw is None else raw.get("value")
+
+    def _decide_money(self, setting: str) -> str:
+        """How this store writes money (module docstring).  Only reads: what must be recorded
+        is kept in self._marks and written by the first write (so read-only commands and dry
+        runs leave the database as it was)."""
+        with self._guard(f"read of {INFO}"):
+            recorded = self._info(MONEY_TYPE_KEY)
+            ours = self._info(CREATED_BY_KEY) == CREATED_BY
+            shown, empty = (DECIMAL128, False) if ours else self._money_in_data()
+        if setting != AUTO:
+            chosen = setting
+        elif recorded in (DOUBLE, DECIMAL128):
+            chosen = recorded
+        else:
+            chosen = shown
+        if recorded != chosen:
+            self._marks[MONEY_TYPE_KEY] = chosen
+        if empty:  # we are creating this database: mark it as ours
+            self._marks[CREATED_BY_KEY] = CREATED_BY
+        return chosen
+
+    def _money_in_data(self) -> tuple[str, bool]:
+        """(the money type the data shows, whether the original's collections are empty)."""
+        seen = False
+        for coll in _ORIGINAL_COLLECTIONS:
+            money = sorted(_COLLECTIONS[coll].money_fields)
+            projection = {"_id": 0, "id": 1, **{f: 1 for f in money}}
+            for raw in self._db[coll].find({}, projection).sort("id", ASCENDING).limit(_SNIFF if money else 1):
+                seen = True
+                for f in money:
+                    v = raw.get(f)
+                    if isinstance(v, Decimal128):
+                        return DECIMAL128, False
+                    if isinstance(v, (int, float)) and not isinstance(v, bool):
+                        return DOUBLE, False
+        if not seen:
+            return DECIMAL128, True
+        # Documents without money values: the original never creates our collections.
+        ours = any(self._db[name].find_one({}) is not None for name in (COUNTERS, INFO, "meta"))
+        return (DECIMAL128 if ours else DOUBLE), False
+
+    def _mark(self) -> None:
+        """Record the money decision (and, on a database we create, our marker) once, just
+        before this store's first write."""
+        if self._marks:
+            marks, self._marks = self._marks, {}
+            info = self._db[INFO]
+            with self._guard(f"write of {INFO}"):
+                for key, value in marks.items():
+                    change = {"$set": {"value": value, "updated": utc_now()}}
+
+                    def record(key: str = key, change: dict[str, Any] = change) -> Any:
+                        return info.update_one({"_id": key}, change, upsert=True)
+
+                    self._upsert_retry(record)
 
     def _ensure_indexes(self) -> None:
         """Indexes for every lookup.  Only missing ones are created, so opening a large
@@ -337,7 +453,14 @@ class MongoStore:
             enc = c.encoders.get(f)
             if enc is None:
                 raise unknown_field(c.name, f)
-            if isinstance(v, _LISTS):
+            if f in c.money_fields:
+                # either type may be stored (the original's doubles, our Decimal128)
+                values = v if isinstance(v, _LISTS) else [v]
+                forms: list[Any] = []
+                for x in values:
+                    forms += [None] if x is None else money_forms(money_value(x, f"{c.name}.{f}"))
+                out[f] = {"$in": forms}
+            elif isinstance(v, _LISTS):
                 # None inside $in matches a missing field too, as None does on its own
                 out[f] = {"$in": [enc(x) for x in v]}
             else:
@@ -385,6 +508,7 @@ class MongoStore:
     def insert(self, coll: str, doc: Doc) -> int:
         c = self._coll(coll)
         raw = c.encode(doc)
+        self._mark()
         new_id = self._reserve(coll, 1)
         raw["id"] = new_id
         with self._guard(f"insert into {coll}"):
@@ -398,6 +522,7 @@ class MongoStore:
         raws = [c.encode(doc) for doc in docs]
         if not raws:
             return []
+        self._mark()
         first = self._reserve(coll, len(raws))  # one $inc for the whole block
         ids = list(range(first, first + len(raws)))
         for raw, i in zip(raws, ids, strict=True):
@@ -407,6 +532,36 @@ class MongoStore:
         for doc, i in zip(docs, ids, strict=True):
             doc["id"] = i
         return ids
+
+    def put(self, coll: str, doc: Doc) -> None:
+        """Insert a document with its own id (a copy between stores keeps every relation).
+        The counter is raised first, so a later insert never hands the id out again."""
+        c = self._coll(coll)
+        new_id = doc.get("id")
+        if not isinstance(new_id, int) or isinstance(new_id, bool) or new_id < 1:
+            raise StoreError(f"{coll}: put needs the document's id (a positive int), got {new_id!r}")
+        raw = c.encode({f: v for f, v in doc.items() if f != "id"})
+        raw["id"] = new_id
+        taken = StoreError(f"{coll} already has a document with id {new_id}")
+        with self._guard(f"insert into {coll}"):
+            if self._db[coll].find_one({"id": new_id}, {"_id": 1}) is not None:
+                raise taken
+        self._mark()
+        self._reserve(coll, 0)  # seeds the counter from the documents first
+        with self._guard(f"id allocation for {coll}"):
+            self._db[COUNTERS].update_one({"_id": coll}, {"$max": {"seq": new_id}}, upsert=True)
+        with self._guard(f"insert into {coll}"):
+            try:
+                self._db[coll].insert_one(raw)
+            except DuplicateKeyError:  # the id, or meta's unique key
+                raise StoreError(f"{coll}: document id {new_id} clashes with one already there") from None
+
+    def last_id(self, coll: str) -> int:
+        self._coll(coll)
+        with self._guard(f"read of {coll}"):
+            top = self._db[coll].find_one({"id": {"$type": "number"}}, {"_id": 0, "id": 1}, sort=[("id", DESCENDING)])
+            counter = self._db[COUNTERS].find_one({"_id": coll})
+        return max(_int_out(top["id"]) if top else 0, _int_out(counter["seq"]) if counter else 0)
 
     def _set(self, c: _Collection, fields: Doc) -> dict[str, Any]:
         return {"$set": c.encode(fields, id_error="the id of a document cannot be changed")}
@@ -419,6 +574,7 @@ class MongoStore:
                 raise StoreError(f"{coll} has no document with id {id}")
             return
         change = self._set(c, fields)
+        self._mark()
         with self._guard(f"update of {coll}"):
             matched = self._db[coll].update_one(key, change).matched_count
         if not matched:
@@ -430,12 +586,14 @@ class MongoStore:
         if not fields:
             return self.count(coll, where)
         change = self._set(c, fields)
+        self._mark()
         with self._guard(f"update of {coll}"):
             return int(self._db[coll].update_many(flt, change).matched_count)
 
     def delete_where(self, coll: str, where: Where) -> int:
         c = self._coll(coll)
         flt = self._filter(c, where)
+        self._mark()
         with self._guard(f"delete from {coll}"):
             return int(self._db[coll].delete_many(flt).deleted_count)
 
@@ -523,11 +681,18 @@ class MongoStore:
         writes made before an exception stay.  Jobs are written to be safely re-run."""
         yield
 
+    def raise_ids(self, coll: str, floor: int) -> None:
+        self._coll(coll)
+        self._reserve(coll, 0)  # seeds the counter from the documents first
+        with self._guard(f"id allocation for {coll}"):
+            self._db[COUNTERS].update_one({"_id": coll}, {"$max": {"seq": int(floor)}}, upsert=True)
+
     def get_meta(self, key: str) -> Any:
         doc = self.find_one("meta", {"key": key})
         return None if doc is None else doc["value"]
 
     def set_meta(self, key: str, value: Any) -> None:
+        self._mark()
         c = _COLLECTIONS["meta"]
         change = self._set(c, {"value": value, "updated": utc_now()})
         meta = self._db["meta"]

@@ -53,6 +53,22 @@ class OverlayStore:
     def insert_many(self, coll: str, docs: Iterable[Doc]) -> list[int]:
         return [self.insert(coll, d) for d in docs]
 
+    def put(self, coll: str, doc: Doc) -> None:
+        new_id = doc.get("id")
+        if not isinstance(new_id, int) or isinstance(new_id, bool) or new_id < 1:
+            raise StoreError(f"{coll}: put needs the document's id (a positive int), got {new_id!r}")
+        if self.get(coll, new_id) is not None:
+            raise StoreError(f"{coll} already has a document with id {new_id}")
+        if coll not in self._next:
+            self._new_id(coll)  # the base's next id, then step back
+            self._next[coll] -= 1
+        self._next[coll] = max(self._next[coll], new_id + 1)
+        self._deleted.get(coll, set()).discard(new_id)
+        self._coll(coll)[new_id] = copy.deepcopy(doc)
+
+    def last_id(self, coll: str) -> int:
+        return max(self.base.last_id(coll), self._next.get(coll, 1) - 1)
+
     def get(self, coll: str, id: int) -> Doc | None:
         if id in self._deleted.get(coll, ()):
             return None
@@ -95,6 +111,10 @@ class OverlayStore:
 
     def transaction(self) -> AbstractContextManager[None]:
         return nullcontext()
+
+    def raise_ids(self, coll: str, floor: int) -> None:
+        self._new_id(coll)  # computes the base's next id, then steps back
+        self._next[coll] = max(self._next[coll] - 1, floor + 1)
 
     def get_meta(self, key: str) -> Any:
         return copy.deepcopy(self._meta[key]) if key in self._meta else self.base.get_meta(key)

@@ -402,6 +402,30 @@ class SqliteStore:
             doc["id"] = i
         return ids
 
+    def put(self, coll: str, doc: Doc) -> None:
+        """Insert a document with its own id, which must not be taken.  AUTOINCREMENT moves its
+        sequence past an explicit id, so a later insert never hands it out again."""
+        t = self._table(coll)
+        new_id = doc.get("id")
+        if not isinstance(new_id, int) or isinstance(new_id, bool) or new_id < 1:
+            raise StoreError(f"{coll}: put needs the document's id (a positive int), got {new_id!r}")
+        _check_fields(t, tuple(f for f in doc if f != "id"), "")
+        row = [new_id, *(enc(doc.get(f)) for f, enc in zip(t.fields, t.field_encoders, strict=True))]
+        try:
+            self._conn.execute(t.insert_all, row)
+        except sqlite3.IntegrityError as e:
+            if self.get(coll, new_id) is not None:
+                raise StoreError(f"{coll} already has a document with id {new_id}") from None
+            raise self._error(e) from None
+        except sqlite3.Error as e:
+            raise self._error(e) from None
+
+    def last_id(self, coll: str) -> int:
+        t = self._table(coll)
+        seq = self._exec("SELECT seq FROM sqlite_sequence WHERE name = ?", (coll,)).fetchone()
+        top = self._exec(f"SELECT max(id) FROM {t.q}").fetchone()[0]
+        return max(seq[0] if seq else 0, top or 0)
+
     def update(self, coll: str, id: int, fields: Doc) -> None:
         t = self._table(coll)
         if not fields:
@@ -550,6 +574,15 @@ class SqliteStore:
                 except sqlite3.Error:
                     pass
             raise self._error(e) from None
+
+    def raise_ids(self, coll: str, floor: int) -> None:
+        t = self._table(coll)
+        with self.transaction():
+            # AUTOINCREMENT's next id is max(sqlite_sequence.seq, max(id)) + 1
+            if self._exec("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", (floor, coll)).rowcount:
+                return
+            top = self._exec(f"SELECT max(id) FROM {t.q}").fetchone()[0] or 0
+            self._exec("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (coll, max(floor, top)))
 
     def get_meta(self, key: str) -> Any:
         doc = self.find_one("meta", {"key": key})
