@@ -7,7 +7,9 @@ Why it looks the way it does (reference §8, defects 33 and 34 fixed):
   writer is never blocked or disturbed and the copy is a consistent snapshot (WAL included).
   The copy must pass PRAGMA integrity_check before it is kept.
 - MongoDB is dumped with mongodump using the configured URI (the original dumped whatever ran
-  on localhost), and its exit status is checked.  The URI is never put in a message unredacted.
+  on localhost), and its exit status is checked.  The URI is never put in a message unredacted,
+  nor on the tools' command line or in their environment: it goes in a 0600 `--config` file in
+  a private temporary folder that is removed as soon as the tool has finished.
 - Names carry a UTC timestamp, so they sort in time order: pybursar-sqlite-20240105T142233Z.sqlite.gz
   (a second backup in the same second gets -2, -3 ... before the extension).
 - A restore validates the archive completely before anything is touched, then saves the
@@ -37,10 +39,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from bursar import fs
+from bursar import crash, fs
 from bursar.errors import BursarError, SettingsError, UsageError
+from bursar.leftovers import backup_leftovers
 from bursar.store import one_line, redact_uri, uri_secrets
-from bursar.store.schema import COLLECTIONS
+from bursar.store.schema import ORIGINAL_COLLECTIONS
 
 if TYPE_CHECKING:
     from bursar.s3 import S3Target
@@ -228,11 +231,15 @@ def _os_errors(what: str, *, folder: Path | None = None) -> Iterator[None]:
         raise BackupError(f"{what} failed: {e.strerror or e}{where}") from None
 
 
-def _gzip_into(src: Path, dest: Path) -> None:
-    """Compress `src` into the (existing, 0600) file `dest` and fsync it."""
-    with dest.open("wb") as raw:
+def _gzip_into(src: Path, dest: Path, *, consume: bool = False) -> None:
+    """Compress `src` into the (existing, 0600) file `dest` and fsync it.  consume=True
+    removes `src`'s name as soon as it is open, so a kill during the compression leaves one
+    temporary file (`dest`), never a second full copy of the database beside it."""
+    with dest.open("wb") as raw, src.open("rb") as f:
+        if consume:
+            _remove(src)
         # filename="" and mtime=0: the gzip header carries no temporary name or clock
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, src.open("rb") as f:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
             shutil.copyfileobj(f, gz, _CHUNK)
         raw.flush()
         os.fsync(raw.fileno())
@@ -268,6 +275,7 @@ def _sqlite_snapshot(db: Path, dest: Path, *, strict: bool) -> None:
         try:
             dst = sqlite3.connect(dest)
             try:
+                dst.execute("PRAGMA journal_mode = OFF")  # no -journal beside the temporary copy
                 src.backup(dst)
                 dst.execute("PRAGMA journal_mode = DELETE")
                 rows = dst.execute("PRAGMA integrity_check").fetchall()
@@ -307,7 +315,7 @@ def _check_sqlite_file(path: Path, label: str) -> None:
         raise BackupError(f"backup {label} is not a usable SQLite database ({one_line(e)})") from None
     finally:
         _remove_sidecars(path)
-    missing = sorted(set(COLLECTIONS) - tables)
+    missing = sorted(set(ORIGINAL_COLLECTIONS) - tables)
     if missing:
         raise BackupError(f"backup {label} is not a pyBursar database (missing tables: {', '.join(missing)})")
     if version > USER_VERSION:
@@ -327,9 +335,11 @@ def _sqlite_archive(db: Path, folder: Path, *, strict: bool) -> Path:
     try:
         with _os_errors(f"backing up {db} into {folder}", folder=folder):
             plain = _tmp_file(folder, ".sqlite3")
-            gz = _tmp_file(folder, ".sqlite.gz")
             _sqlite_snapshot(db, plain, strict=strict)
-            _gzip_into(plain, gz)
+            crash.point("backup.after_snapshot")
+            gz = _tmp_file(folder, ".sqlite.gz")
+            _gzip_into(plain, gz, consume=True)
+            crash.point("backup.after_gzip")
     except BaseException:
         _remove(gz)
         raise
@@ -362,9 +372,40 @@ def _mongo_database(uri: str) -> str:
     return name or _MONGO_DEFAULT_DB
 
 
+@contextmanager
+def _uri_config(uri: str) -> Iterator[Path]:
+    """A YAML file holding only `uri: ...`, for the tools' `--config` (MongoDB Database Tools
+    100.x): the URI, and so the password, never goes on a command line, where `ps` shows it to
+    every local user.  Mode 0600 in a private 0700 temporary folder, removed afterwards (on error
+    too)."""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in uri):
+        raise SettingsError("BURSAR_DB_URI contains a control character")
+    with _os_errors("preparing the MongoDB tools' configuration file"):
+        folder = Path(tempfile.mkdtemp(prefix="pybursar-mongo-"))
+    try:
+        path = folder / "config.yaml"
+        with _os_errors("writing the MongoDB tools' configuration file"):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write("uri: '" + uri.replace("'", "''") + "'\n")  # a single-quoted YAML scalar
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _tool_environment(secrets: list[str]) -> dict[str, str]:
+    """The environment for mongodump/mongorestore: ours without our settings (BURSAR_DB_URI may
+    be set there) and without any variable that holds the password."""
+    from bursar.settings import SETTINGS
+
+    ours = {s.name for s in SETTINGS} | {"BURSAR_ENV_FILE"}
+    return {k: v for k, v in os.environ.items() if k not in ours and not any(s in v for s in secrets)}
+
+
 def _run_tool(tool: str, args: list[str], uri: str) -> str:
-    """Run mongodump/mongorestore (an argument list: no shell).  Returns its stderr; a missing
-    tool, a timeout or a non-zero exit status is a BackupError with the (redacted) last line."""
+    """Run mongodump/mongorestore (an argument list: no shell) with the URI in a `--config`
+    file.  Returns its stderr; a missing tool, a timeout or a non-zero exit status is a
+    BackupError with the (redacted) last line."""
     secrets = uri_secrets(uri)
 
     def scrub(text: str) -> str:
@@ -373,15 +414,17 @@ def _run_tool(tool: str, args: list[str], uri: str) -> str:
         return one_line(text)
 
     try:
-        proc = subprocess.run(
-            [tool, *args],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=TOOL_TIMEOUT,
-            check=False,
-        )
+        with _uri_config(uri) as config:
+            proc = subprocess.run(
+                [tool, f"--config={config}", *args],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=TOOL_TIMEOUT,
+                check=False,
+                env=_tool_environment(secrets),
+            )
     except FileNotFoundError:
         raise BackupError(f"{tool} is not installed (install MongoDB Database Tools and put {tool} on PATH)") from None
     except subprocess.TimeoutExpired:
@@ -400,7 +443,7 @@ def _mongo_archive(uri: str, folder: Path) -> Path:
     with _os_errors(f"preparing a backup in {folder}", folder=folder):
         tmp = _tmp_file(folder, ".archive.gz")
     try:
-        _run_tool("mongodump", [f"--uri={uri}", f"--archive={tmp}", "--gzip"], uri)
+        _run_tool("mongodump", [f"--archive={tmp}", "--gzip"], uri)
         if tmp.stat().st_size == 0:
             raise BackupError(f"mongodump wrote an empty archive for {redact_uri(uri)}")
         with _os_errors(f"saving the mongodump archive in {folder}", folder=folder):
@@ -521,6 +564,8 @@ def create_backup(
         return planned, (s3.key(name) if s3 is not None else None)
 
     _make_dir(backups_dir)
+    for path in backup_leftovers(backups_dir):  # a killed run's temporary copies: patron data
+        log.info("removed %s, left by a run that was killed", path)
     tmp = _archive(db_uri, engine, backups_dir, strict=True)
     try:
         final = _place(tmp, backups_dir, engine, created)
@@ -630,6 +675,11 @@ def restore_backup(
     if backup.engine != engine:
         raise BackupError(f"backup {backup.name} is a {backup.engine} backup but BURSAR_DB_URI names a {engine} store")
     backups_dir = Path(backups_dir).absolute()
+    folders = [backups_dir, backups_dir / SAFETY_DIR]
+    if engine == "sqlite":
+        folders.append(sqlite_path(db_uri).parent)
+    for path in backup_leftovers(*folders):  # a killed restore's staged copies: patron data
+        log.info("removed %s, left by a run that was killed", path)
     fetched: Path | None = None
     try:
         archive = backup.path
@@ -698,7 +748,7 @@ def _restore_mongo(uri: str, archive: Path, label: str, backups_dir: Path, now: 
     database = _mongo_database(uri)
     stderr = _run_tool(
         "mongorestore",
-        [f"--uri={uri}", f"--archive={archive}", "--gzip", "--drop", f"--nsInclude={database}.*"],
+        [f"--archive={archive}", "--gzip", "--drop", f"--nsInclude={database}.*"],
         uri,
     )
     m = re.search(r"(\d+) document\(s\) failed to restore", stderr)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -247,6 +247,29 @@ def file_name(prefix: str, export_date: str, export_id: int, kind: int) -> str:
     if kind not in (CHARGES_KIND, REVERSALS_KIND) or isinstance(kind, bool):
         raise ValueError(f"file kind must be 1 (charges) or 2 (reversals), got {kind!r}")
     return f"{prefix}.{export_date}.{export_id}.{kind}"
+
+
+@dataclass(frozen=True)
+class FileName:
+    export_date: str
+    export_id: int
+    kind: int
+
+
+def parse_file_name(prefix: str, name: str) -> FileName | None:
+    """The parts of an export file name `file_name` made with this prefix, or None.
+    parse_file_name("LIB_charges.dat", "LIB_charges.dat.20210920.42.1") -> (20210920, 42, 1)."""
+    if not name.startswith(prefix + "."):
+        return None
+    m = re.fullmatch(r"(\d{8})\.([1-9]\d{0,17})\.([12])", name[len(prefix) + 1:])
+    if m is None:
+        return None
+    return FileName(m.group(1), int(m.group(2)), int(m.group(3)))
+
+
+def export_ids(prefix: str, names: Iterable[str]) -> set[int]:
+    """The export ids that these file names (a folder listing, say) carry."""
+    return {p.export_id for p in (parse_file_name(prefix, n) for n in names) if p is not None}
 
 
 def write_file_atomic(path: Path, lines: Sequence[str]) -> int:

@@ -196,13 +196,12 @@ def _row_values(line: int, fields: list[str], index: dict[str, int], width: int)
     if len(fields) > width and any(f.strip() for f in fields[width:]):
         # An unquoted comma shifts every later column: which value is which is unknowable.
         raise _RowProblem(f"line {line}: {len(fields)} fields but the header has {width}")
+    if len(fields) < width:
+        # A row cut short (a partial upload, a lost line end) may hold a cut value too: "48.51"
+        # arriving as "48" parses, so a short row is never trusted, even when its columns are there.
+        raise _RowProblem(f"line {line}: too few fields ({len(fields)} of {width}): the row is incomplete")
     values: dict[str, str] = {}
     for name, i in index.items():
-        if i >= len(fields):
-            if name in REQUIRED:
-                raise _RowProblem(f"line {line}: too few fields ({len(fields)} of {width}), "
-                                  f"no '{name}'")
-            continue
         values[name] = fields[i].strip()
     for name in REQUIRED:
         if not values[name]:
@@ -216,6 +215,15 @@ def _amount(line: int, column: str, text: str) -> Decimal:
     except BadAmount:
         shown = text if len(text) <= 40 else text[:37] + "..."
         raise _RowProblem(f"line {line}: '{column}' {shown!r} is not an amount") from None
+
+
+def unterminated(data: bytes) -> bool:
+    """The last line has no line end while the lines before it do: the file may still be
+    being written (a partial upload), so its last row cannot be trusted yet."""
+    body = data.rstrip(b" \t")
+    if not body or body.endswith((b"\n", b"\r")):
+        return False
+    return b"\n" in body or b"\r" in body
 
 
 def parse_payments(data: bytes, *, name: str) -> ParsedPayments:
@@ -271,5 +279,5 @@ def parse_payments(data: bytes, *, name: str) -> ParsedPayments:
 
 __all__ = [
     "REQUIRED", "OPTIONAL", "PaymentFileError", "PaymentRow", "BadRow", "ParsedPayments",
-    "parse_payments", "parse_amount", "external_transaction_id",
+    "parse_payments", "parse_amount", "external_transaction_id", "unterminated",
 ]

@@ -39,6 +39,7 @@ from paramiko.message import Message
 # _VERSION (the protocol version paramiko speaks) is private and missing from types-paramiko.
 from paramiko.sftp import _VERSION, CMD_INIT, CMD_VERSION, SFTPError  # type: ignore[attr-defined]
 
+from bursar import crash
 from bursar.errors import SettingsError, SftpError
 
 __all__ = ["RemoteFile", "SftpEndpoint", "SftpSession", "connect"]
@@ -442,6 +443,34 @@ class SftpSession:
                     return None
                 raise
 
+    def stat(self, name: str) -> RemoteFile | None:
+        """``name``'s size and modification time now, or None when there is no such file."""
+        path = self._path(name)
+        with self._errors(f"checking {path}"):
+            try:
+                a = self._sftp.stat(path)
+            except OSError as e:
+                if e.errno == errno.ENOENT:
+                    return None
+                raise
+        return RemoteFile(name, int(a.st_size or 0), int(a.st_mtime or 0))
+
+    def sha256(self, name: str) -> str | None:
+        """The sha256 of ``name``'s content on the server (read back in full), or None when
+        there is no such file.  What "delivered" means: the same bytes, not the same size."""
+        path = self._path(name)
+        digest = hashlib.sha256()
+        with self._errors(f"reading back {path}"):
+            try:
+                with self._sftp.open(path, "rb") as remote:
+                    for chunk in iter(lambda: remote.read(65536), b""):
+                        digest.update(chunk)
+            except OSError as e:
+                if e.errno == errno.ENOENT:
+                    return None
+                raise
+        return digest.hexdigest()
+
     # -- transfers ----------------------------------------------------------------------------
 
     def upload_verified(self, local: Path, name: str) -> int:
@@ -465,6 +494,7 @@ class SftpSession:
                 self._remove_if_present(temp)
             with self._errors(f"uploading {local.name} to {temp}"):
                 self._sftp.put(str(local), temp, confirm=True)
+            crash.point("sftp.after_put")
             with self._errors(f"renaming {temp} to {final}"):
                 self._rename_over(temp, final)
             with self._errors(f"checking {final}"):
@@ -473,6 +503,11 @@ class SftpSession:
                 raise SftpError(
                     f"{self.endpoint.label}: verification failed for {final}: the server has "
                     f"{remote_size} bytes, the local file has {local_size}"
+                )
+            if self.sha256(name) != file_sha256(local):
+                raise SftpError(
+                    f"{self.endpoint.label}: verification failed for {final}: the content read "
+                    "back differs from the local file"
                 )
         except SftpError:
             self._try_remove(temp)
@@ -577,6 +612,15 @@ class SftpSession:
             raise SftpError(
                 f"{self.endpoint.label}: {action} failed: {_reason(e, self.endpoint)}"
             ) from None
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a local file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(65536), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _fsync_dir(directory: Path) -> None:

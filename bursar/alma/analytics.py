@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape, unescape
 
 import requests
 
+from bursar import crash
 from bursar.alma.http import AlmaHttp, AlmaHttpError
 from bursar.errors import AlmaError, ReportError
 
@@ -149,6 +150,7 @@ class ReportStream:
                     params = {"token": token, "limit": self._limit}
                 info = _PageInfo()
                 yield from self._read_page(params, page_no, info)
+                crash.point("analytics.after_page")
                 if not info.finished and info.rows == 0:
                     if loading_tries >= self._loading_retries:
                         raise AlmaError(

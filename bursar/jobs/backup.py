@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..backup import Backup, BackupError, create_backup, list_backups, restore_backup
-from ..errors import UsageError
+from ..errors import BursarError, UsageError
 from ..s3 import s3_target
 from ..settings import Settings
 from ..summary import Summary
@@ -47,11 +47,50 @@ def restore(settings: Settings, chosen: Backup, *, dry_run: bool = False) -> Sum
             validate_backup(chosen.path, chosen.engine)
             summary.note("the archive is valid; a real run would save the current state first, then restore it")
         return summary
+    before = _facts_before(settings, summary)
     safety = restore_backup(settings.db_uri, chosen, settings.backups_dir, now=settings.now(), s3=s3_target(settings))
     summary.count("restored", 1)
     if safety is not None:
         summary.note(f"the state before the restore was saved as {safety.path}")
+    _roll_forward(settings, chosen, before, summary)
     return summary
+
+
+def _facts_before(settings: Settings, summary: Summary) -> dict | None:
+    """What the store about to be replaced knows (sent exports, the highest export id): the
+    roll-forward checks the evidence against it.  None when that store cannot be read."""
+    from ..store import open_store
+    from .rollforward import capture
+
+    try:
+        store = open_store(settings.db_uri)
+    except BursarError as exc:
+        summary.note(f"the current store could not be read before the restore ({exc})")
+        return None
+    try:
+        return capture(store)
+    except BursarError as exc:
+        summary.note(f"the current store could not be read before the restore ({exc})")
+        return None
+    finally:
+        store.close()
+
+
+def _roll_forward(settings: Settings, chosen: Backup, before: dict | None, summary: Summary) -> None:
+    from ..store import open_store
+    from . import rollforward
+    from .context import JobContext
+
+    now = settings.now()
+    ctx = JobContext(settings=settings, store=open_store(settings.db_uri), now=now)
+    try:
+        rollforward.begin(ctx.store, backup=chosen.name, before=before, now=now)
+        if rollforward.roll_forward(ctx, summary):
+            summary.note(f"until the gap is closed, every command that bills or pays refuses to run "
+                         f"(or add {rollforward.ACCEPT_FLAG} to accept the risk)")
+    finally:
+        ctx.close()
+        ctx.store.close()
 
 
 def restore_last(settings: Settings, *, dry_run: bool = False) -> Summary:

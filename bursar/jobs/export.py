@@ -22,13 +22,20 @@ from pathlib import Path
 from .. import bursar_file as bf
 from .. import crash, fs, ledger
 from ..errors import BursarError, FieldTooWide, StoreError
+from ..leftovers import export_leftovers
 from ..money import ZERO
 from ..summary import Summary
-from .context import JobContext, finish_job, midnight, start_job
+from .context import JobContext, finish_job, log, midnight, start_job
+from .ledger_store import fine_state
+from .rollforward import settle_sent_lines
+from .send import local_export_ids
 
 
 def run(ctx: JobContext) -> Summary:
     summary = Summary("exportBurs", dry_run=ctx.dry_run)
+    if not ctx.dry_run:
+        for leftover in export_leftovers(ctx.settings.exports_dir, ctx.settings.file_prefix):
+            log.info("removed %s, left by a run that was killed", leftover)
     job = start_job(ctx, "BursExport")
     try:
         with ctx.store.transaction():
@@ -46,32 +53,20 @@ def run(ctx: JobContext) -> Summary:
     return summary
 
 
-def fine_state(ctx: JobContext, fine: dict) -> ledger.FineState:
-    store = ctx.store
-    return ledger.FineState(
-        fine_id=fine["id"],
-        orig_amt=fine["origAmtAlma"],
-        is_sierra=bool(fine["isSierraFine"]),
-        alma=[ledger.AlmaLine(t["type"], t["amt"]) for t in store.find("trans_alma", {"fine": fine["id"]})],
-        burs=[ledger.BursLine(t["type"], t["amt"], t["bursFineId"])
-              for t in store.find("trans_burs", {"fine": fine["id"]})],
-        parts=[md["bursFineId"] for md in store.find("fine_mds", {"fine": fine["id"]})],
-    )
-
-
 _KIND_LABEL = {"newFine": "new charges", "waive": "waives", "credit": "credits", "zeroDiff": "no difference"}
 
 
 def apply_alma_imports(ctx: JobContext, summary: Summary) -> None:
     store = ctx.store
     stamp = ctx.utc_now
+    settle_sent_lines(ctx, summary)  # lines the Bursar has already (a restore): counted before deciding
     fine_ids = list(dict.fromkeys(t["fine"] for t in store.find("trans_alma", {"newAlmaImp": True})))
     for fine_id in fine_ids:
         fine = store.get("fines", fine_id)
         if fine is None:
             summary.flag(f"ledger fine id {fine_id}", "Alma lines point to a fine that does not exist")
             continue
-        decision = ledger.decide(fine_state(ctx, fine))
+        decision = ledger.decide(fine_state(store, fine))
         if decision.kind == "error":
             summary.flag(f"fine {fine['rootAlmaFineId']}", f"{decision.error}; left for a later run")
             continue
@@ -133,6 +128,8 @@ def build_export(ctx: JobContext, summary: Summary) -> dict | None:
             summary.flag(ref, f"{exc}; left for a later run")
             continue
         if export is None:
+            # above every id a file name already carries (the archive outlives a restore)
+            store.raise_ids("burs_exports", max(local_export_ids(ctx), default=0))
             export_id = store.insert("burs_exports", {
                 "state": "building", "exportDate": f"{ctx.today:%Y%m%d}", "chargesFilename": None,
                 "reversalsFilename": None, "numSent": None, "sent_to_bursar": None,

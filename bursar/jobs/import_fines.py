@@ -1,10 +1,11 @@
 """importAlmaFines: Direction 1, step 1.  Pull the Analytics reports and merge them into the ledger.
 
 All-or-nothing: every report is fetched completely and staged on disk (JSON lines, so memory
-does not grow with the report) before anything is merged.  A failure while fetching leaves the
-ledger exactly as it was.  On SQLite the merge is one transaction; on MongoDB the writes are
-ordered so that re-running after a crash repairs any partial merge (every rule below is
-"insert if absent, update if different").
+does not grow with the report) before anything is merged, in a private folder under STAGING_DIR
+(0700, files 0600) that is removed afterwards, and by the next import when a killed run left it.
+A failure (or Ctrl-C / SIGTERM) while fetching leaves the ledger exactly as it was.  On SQLite
+the merge is one transaction; on MongoDB the writes are ordered so that re-running after a crash
+repairs any partial merge (every rule below is "insert if absent, update if different").
 
 The merge rules are the original's (pybursar-behavior.md §3.6-§3.8) with its defects fixed:
 unknown transaction types, unmatched credits and similar problems are reported per row (exit 3)
@@ -15,14 +16,18 @@ place instead of piling up.
 from __future__ import annotations
 
 import json
+import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from .. import crash, ledger
+from .. import crash, fs, ledger
 from ..alma import columns as c
 from ..alma.analytics import date_filter, iter_report
 from ..bursar_file import charge_account
@@ -42,6 +47,8 @@ from ..rows import (
 )
 from ..summary import Summary
 from .context import JobContext, finish_job, log, midnight, start_job
+from .ledger_store import burs_lines
+from .rollforward import settle_sent_lines
 
 WATERMARK = "importAlmaFines.lastSuccess"
 _REPORT_SETTINGS = {"All Fines": "ALMA_REPORT_FINES", "All Transactions": "ALMA_REPORT_TRANSACTIONS",
@@ -73,7 +80,7 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
                  + (" (incremental)" if incremental else " (full)"))
     job = start_job(ctx, "AlmaImport")
     try:
-        with tempfile.TemporaryDirectory(prefix="bursar-import-") as tmp:
+        with staging(ctx) as tmp:
             staged_trans = _stage(ctx, "All Transactions", trans_path, Path(tmp) / "trans.jsonl",
                                   date_filter(c.TRANSACTIONS_FILTER_COLUMN, since),
                                   c.TRANSACTIONS_COLUMNS, c.TRANSACTIONS_REQUIRED)
@@ -94,6 +101,7 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
                 crash.point("import.mid_merge")
                 merger.credits(staged_fines)
                 merger.transactions(staged_trans)
+                settle_sent_lines(ctx, summary)  # after a restore: what the Bursar has, before mirroring payments
                 merger.alma_payments()
                 ctx.store.set_meta(WATERMARK, ctx.local_now.isoformat())
     except BursarError as exc:
@@ -101,6 +109,108 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
         raise
     finish_job(ctx, job, summary={"counts": summary.counts, "attention": len(summary.attention)})
     return summary
+
+
+# ---- staging ---------------------------------------------------------------------------------
+# Each run stages into its own folder STAGING_DIR/pybursar-import-<pid>-<random> (0700, files
+# 0600: the reports hold patron data).  The folder is removed when the run ends, on an error or
+# Ctrl-C/SIGTERM too; what a SIGKILL or a power cut leaves is removed by the next import (only
+# folders of ours whose process is gone, and inside them only our file names).
+STAGING_PREFIX = "pybursar-import-"
+STAGED_FILE_MODE = 0o600
+_STAGED_FILES = frozenset({"trans.jsonl", "fines.jsonl", "balances.jsonl"})
+_STAGING_RE = re.compile(rf"^{STAGING_PREFIX}(\d+)-[A-Za-z0-9_]+$")
+_OLD_STAGING_RE = re.compile(r"^bursar-import-[A-Za-z0-9_]+$")  # earlier versions, in the system temp folder
+_OLD_STAGING_AGE = 24 * 3600  # seconds: an earlier version's folder this old is not a running import
+
+
+@contextmanager
+def staging(ctx: JobContext) -> Iterator[Path]:
+    """A private folder for this run's staged reports, removed afterwards.
+
+    In STAGING_DIR (created 0700).  A dry run never creates it: when it does not exist yet, the
+    dry run stages in a private folder in the system temp folder (same name pattern, same
+    cleanup)."""
+    root = ctx.settings.staging_dir
+    system_tmp = Path(tempfile.gettempdir())
+    if ctx.dry_run and not root.is_dir():
+        root = system_tmp
+    else:
+        fs.ensure_dir(root, "STAGING_DIR")
+        _make_private(root)
+    for folder in {root, system_tmp}:
+        remove_staging_leftovers(folder)
+    with fs.os_errors("STAGING_DIR", root):
+        run_dir = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=root))
+    try:
+        yield run_dir
+    finally:
+        _remove_run_dir(run_dir)
+
+
+def _make_private(folder: Path) -> None:
+    """STAGING_DIR is ours: tighten it to 0700 when it is looser (and we own it)."""
+    try:
+        info = folder.stat()
+        if info.st_uid == os.getuid() and info.st_mode & 0o077:
+            folder.chmod(fs.FOLDER_MODE)
+    except OSError:
+        pass  # ensure_dir already proved it usable; the per-run folder inside is 0700 anyway
+
+
+def remove_staging_leftovers(folder: Path) -> list[Path]:
+    """Remove the staging folders a killed import left in `folder`: only folders named like ours,
+    owned by this account, whose process is gone (an earlier version's folders in the system
+    temp folder: when older than a day), and inside them only our staged file names.  Returns
+    the folders removed."""
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        ours = _STAGING_RE.match(entry.name)
+        old = _OLD_STAGING_RE.match(entry.name)
+        if not (ours or old):
+            continue
+        try:
+            info = entry.lstat()
+            if not entry.is_dir() or entry.is_symlink() or info.st_uid != os.getuid():
+                continue
+            if ours and _process_alive(int(ours.group(1))):
+                continue
+            if old and time.time() - info.st_mtime < _OLD_STAGING_AGE:
+                continue
+        except OSError:
+            continue
+        if _remove_run_dir(entry):
+            removed.append(entry)
+            log.info("removed a staging folder a stopped import left behind: %s", entry)
+    return removed
+
+
+def _remove_run_dir(folder: Path) -> bool:
+    """Delete our staged files in `folder`, then the folder when that leaves it empty."""
+    try:
+        for item in folder.iterdir():
+            if item.name in _STAGED_FILES and item.is_file() and not item.is_symlink():
+                item.unlink()
+        folder.rmdir()
+    except OSError:
+        return False
+    return True
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, another account's
+        return True
+    return True
 
 
 def _ignore_list(ctx: JobContext) -> frozenset[str]:
@@ -163,7 +273,8 @@ def _stage(ctx: JobContext, name: str, path: str, out: Path, filter_xml: str | N
                          setting=_REPORT_SETTINGS.get(name))
     count = 0
     progress = Progress(f"{name} rows fetched")
-    with out.open("w", encoding="utf-8") as fh:
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), STAGED_FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         for row in report:
             if count == 0:
                 _check_columns(name, report.columns, required)
@@ -471,9 +582,8 @@ class _Merger:
             if payment is None:  # listed just above, in this run: the store lost it
                 raise StoreError(f"Alma transaction {payment_id} was not found right after it was listed")
             parts = [md["bursFineId"] for md in self.store.find("fine_mds", {"fine": payment["fine"]})]
-            burs = [ledger.BursLine(t["type"], t["amt"], t["bursFineId"])
-                    for t in self.store.find("trans_burs", {"fine": payment["fine"]})]
-            lines, excess = ledger.mirror_alma_payment(abs(payment["amt"]), parts, burs)
+            lines, excess = ledger.mirror_alma_payment(abs(payment["amt"]), parts,
+                                                       burs_lines(self.store, payment["fine"]))
             for line in lines:
                 self.store.insert("trans_burs", {
                     "fine": payment["fine"], "bursFineId": line.bursFineId, "bursTransId": None,

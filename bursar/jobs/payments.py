@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -26,17 +26,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .. import crash, fs
+from .. import crash, fs, ledger
 from .. import payment_rules as rules
 from ..alma.fees import Fee, FeeClosed, find_transaction, get_fee, list_fees, pay_fee
 from ..alma.http import AlmaUncertain
-from ..errors import AlmaDailyLimitError, AlmaError, BursarError
+from ..errors import AlmaDailyLimitError, AlmaError, BursarError, SftpError
+from ..leftovers import payment_leftovers
 from ..money import ZERO
-from ..payments_csv import PaymentFileError, PaymentRow, external_transaction_id, parse_payments
+from ..payments_csv import PaymentFileError, PaymentRow, external_transaction_id, parse_payments, unterminated
 from ..progress import Progress
 from ..sftp import RemoteFile, SftpSession, connect
 from ..summary import Summary
 from .context import JobContext, finish_job, log, sftp_endpoint, start_job
+from .ledger_store import burs_lines
 
 APPLIED, SKIPPED, PENDING, FAILED = "applied", "skipped", "pending", "failed"
 DECIDED = (APPLIED, SKIPPED)
@@ -46,18 +48,24 @@ def run(ctx: JobContext) -> Summary:
     summary = Summary("importAlmaPayments", dry_run=ctx.dry_run)
     source = sftp_endpoint(ctx, "payments_sftp")
     prefix = ctx.settings.payments_file_prefix
+    if not ctx.dry_run:
+        for leftover in payment_leftovers(ctx.settings.payments_dir, prefix):
+            log.info("removed %s, left by a run that was killed", leftover)
     job = start_job(ctx, "BursarPayments")
     try:
         with tempfile.TemporaryDirectory(prefix="bursar-payments-") as tmp:
             with connect(source) as session:
                 files, why_none = _new_files(ctx, session, prefix)
-                local = [(f, _fetch(ctx, session, f, Path(tmp))) for f in files]
-            if not local:
+                local = [(f, _fetch(ctx, session, f, Path(tmp), summary)) for f in files]
+            if not files:
                 summary.note(why_none)
             handled: set[int] = set()
+            by_original = _applied_by_original(ctx)
             for remote, path in local:
+                if path is None or not _complete(ctx, remote, path, summary):
+                    continue  # taken whole on a later run
                 try:
-                    _process_file(ctx, remote, path, summary, handled)
+                    _process_file(ctx, remote, path, summary, handled, by_original)
                 except PaymentFileError as exc:
                     # the whole file is unusable (e.g. a column renamed): report it on every run
                     # until the Bursar's office fixes it; the other files still go through
@@ -99,17 +107,62 @@ def _new_files(ctx: JobContext, session: SftpSession, prefix: str) -> tuple[list
     return sorted(out, key=lambda f: (f.mtime, f.name)), why_none
 
 
-def _fetch(ctx: JobContext, session: SftpSession, remote: RemoteFile, tmp: Path) -> Path:
+def _fetch(ctx: JobContext, session: SftpSession, remote: RemoteFile, tmp: Path, summary: Summary) -> Path | None:
     """Download into PAYMENTS_DIR (a dry run into a temporary folder); the Bursar's copy is
-    never touched (the account may be read-only)."""
+    never touched (the account may be read-only).  None when the file changed on the server
+    between the listing and the end of the download: it is being written, so it is taken
+    whole on the next run."""
     folder = tmp if ctx.dry_run else ctx.settings.payments_dir
     fs.ensure_dir(folder, "PAYMENTS_DIR")
     path = folder / remote.name
-    session.download(remote.name, path)
+    failure: SftpError | None = None
+    try:
+        session.download(remote.name, path)
+    except SftpError as exc:  # a short or long read: the file changed under us, or a real failure
+        failure = exc
+    now = session.stat(remote.name)
+    if now is None or (now.size, now.mtime) != (remote.size, remote.mtime):
+        summary.note(f"payment file {remote.name} changed on the server while it was read "
+                     "(the Bursar may still be writing it): left for the next run")
+        return None
+    if failure is not None:
+        raise failure
     return path
 
 
-def _process_file(ctx: JobContext, remote: RemoteFile, path: Path, summary: Summary, handled: set[int]) -> None:
+def _complete(ctx: JobContext, remote: RemoteFile, path: Path, summary: Summary) -> bool:
+    """A file whose last line has no line end (while its other lines have one) may be a partial
+    upload: its last row could be cut inside a value.  It is taken once it ends with a line end,
+    or once it has stayed unchanged for PAYMENTS_SETTLE_MINUTES."""
+    if not unterminated(path.read_bytes()):
+        return True
+    settle = ctx.settings.payments_settle_minutes
+    age_minutes = (ctx.now.timestamp() - remote.mtime) / 60
+    if age_minutes >= settle:
+        summary.note(f"payment file {remote.name}: its last line has no line end, but the file has not changed "
+                     f"for {settle} minutes (PAYMENTS_SETTLE_MINUTES), so its last row is used")
+        return True
+    summary.flag(f"payment file {remote.name}", "its last line has no line end: the file may still be being "
+                 f"written, so no row of it was used this run; it is taken once it ends with a line end or has "
+                 f"not changed for {settle} minutes (PAYMENTS_SETTLE_MINUTES)")
+    return False
+
+
+def _applied_by_original(ctx: JobContext) -> Counter[rules.OriginalKey]:
+    """Payments the original pyBursar applied before a switch-over, from its `burs_imports`
+    records.  It sent no external id, so Alma cannot tell us; its own record can."""
+    applied: Counter[rules.OriginalKey] = Counter()
+    for doc in ctx.store.find("burs_imports"):
+        results = doc["results"] if isinstance(doc["results"], dict) else {}
+        for payment in results.get("succesful_alma_transfers") or []:  # sic: the original's key
+            key = rules.original_key(payment) if isinstance(payment, dict) else None
+            if key is not None:
+                applied[key] += 1
+    return applied
+
+
+def _process_file(ctx: JobContext, remote: RemoteFile, path: Path, summary: Summary, handled: set[int],
+                  by_original: Counter[rules.OriginalKey]) -> None:
     store = ctx.store
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
@@ -141,6 +194,12 @@ def _process_file(ctx: JobContext, remote: RemoteFile, path: Path, summary: Summ
             continue
         if existing is None:
             existing = _record_new_row(ctx, row, remote.name)
+            original = rules.row_original_key(row.emplid, row.reference, row.date_paid, row.paid, row.charge)
+            if by_original[original] >= row.occurrence:
+                _set(ctx, _Item(existing), APPLIED, "applied by the original pyBursar before the switch-over "
+                     "(its burs_imports record)", amountApplied=row.paid)
+                summary.count("applied by the original pyBursar (not paid again)", amount=row.paid)
+                continue
         work.append(existing)
     _settle(ctx, work, summary, handled)
     store.update("burs_payment_files", file_id, {"state": "processed", "sha256": digest, "updated": ctx.utc_now})
@@ -224,8 +283,10 @@ _SKIP_REASONS = {
     "not found": "not found: no fine in the ledger has this reference number",
     "closed in Alma": "closed in Alma: already paid, waived or transferred",
     rules.NOTHING_OWED: "nothing owed in Alma: the fee's balance is 0",
+    rules.EMPLID_MISMATCH: "Emplid mismatch: the row's Emplid is not the patron of the fine its reference names; "
+                           "not paid",
 }
-_NEED_ATTENTION = {rules.NEGATIVE_PAYMENT, "not found"}
+_NEED_ATTENTION = {rules.NEGATIVE_PAYMENT, "not found", rules.EMPLID_MISMATCH}
 
 
 def _skip(ctx: JobContext, item: _Item, reason: str, summary: Summary) -> None:
@@ -259,6 +320,17 @@ def _next_call(ctx: JobContext, item: _Item, summary: Summary) -> Callable[[Any]
         if md is None or item.fine is None:
             _skip(ctx, item, "not found", summary)
             return None
+        if rules.identity_problem(row["emplid"], item.fine["almaPatronId"]) is not None:
+            _skip(ctx, item, rules.EMPLID_MISMATCH, summary)
+            return None
+        billed = ledger.part_original(burs_lines(ctx.store, item.fine["id"]), row["referenceNumber"])
+        if rules.charge_differs(row["chargeAmount"], billed):
+            # The Emplid and reference agree, so the money is this patron's payment for this fee:
+            # it is applied, and the difference is reported for a person to look at.
+            summary.flag(f"payment for {row['referenceNumber']}",
+                         f"the Bursar's charge amount {row['chargeAmount']} ({row['fileName']} line "
+                         f"{row['lineNumber']}) is not what was billed for this reference ({billed}); "
+                         "the payment is applied, check the charge with the Bursar's office")
         item.fee_id = md["alma_fine_id"] or item.fine["rootAlmaFineId"]
         item.user_id = item.fine["almaPatronId"]
         _set(ctx, item, row["state"], row["reason"], fine=item.fine["id"], almaFeeId=item.fee_id,
@@ -266,7 +338,8 @@ def _next_call(ctx: JobContext, item: _Item, summary: Summary) -> Callable[[Any]
         item.stage = "get"
         return lambda http: get_fee(http, item.user_id, item.fee_id)
     if item.stage == "pay":
-        if ctx.dry_run:
+        if ctx.dry_run:  # recorded as the real run would leave it, so nothing reads as failed
+            _set(ctx, item, APPLIED, "dry run: would be paid", amountApplied=item.amount)
             summary.count("would pay", amount=item.amount)
             summary.note(f"would pay {item.amount} on fee {item.fee_id} (reference {row['referenceNumber']}, "
                          f"{row['fileName']} line {row['lineNumber']}, paid {row['paidAmount']})")
@@ -292,10 +365,9 @@ def _handle(ctx: JobContext, item: _Item, future: Future, summary: Summary) -> b
     try:
         result = future.result()
     except FeeClosed:
-        if _tried_before(row):  # our own earlier pay may have closed it: look it up by its id
-            return _lookup_closed(ctx, item, summary)
-        _skip(ctx, item, "closed in Alma", summary)
-        return False
+        # Our own earlier pay may have closed it (a crash, a lost ledger, a restored backup):
+        # only the CLOSED fee list shows a closed fee's transactions.
+        return _lookup_closed(ctx, item, summary)
     except AlmaUncertain as exc:
         if exc.status is not None and exc.status >= 500:
             _fail(ctx, item, str(exc), summary)  # the next run checks Alma before paying again
@@ -312,12 +384,12 @@ def _handle(ctx: JobContext, item: _Item, future: Future, summary: Summary) -> b
         return False
     if item.stage == "get":
         fee: Fee = result
-        if _tried_before(row):
-            # An earlier attempt may have reached Alma (timeout, drop, 5xx, crash): the fee's
-            # transactions, which this GET returned anyway, say whether it did.
-            found = find_transaction(fee, row["externalTransactionId"])
-            if found is not None:
-                return _applied(ctx, item, _transaction_amount(found, row), summary, recovered=True)
+        # Look before every pay, not only for rows tried before: after a restore, or with a
+        # lost ledger, no row looks tried, yet Alma may already carry this row's external id.
+        # The GET that reads the balance returns the fee's transactions anyway.
+        found = find_transaction(fee, row["externalTransactionId"])
+        if found is not None:
+            return _applied(ctx, item, _transaction_amount(found, row), summary, recovered=True)
         payment = rules.amount_to_pay(row["paidAmount"], fee.balance)
         if payment.skip_reason is not None:
             _skip(ctx, item, payment.skip_reason, summary)
@@ -330,17 +402,13 @@ def _handle(ctx: JobContext, item: _Item, future: Future, summary: Summary) -> b
         item.stage = "pay"
         return True
     if item.stage == "pay":
+        crash.point("payments.after_pay_post")  # Alma has the payment; our ledger does not yet
         return _applied(ctx, item, item.amount, summary)
     return False
 
 
-def _tried_before(row: dict) -> bool:
-    """A pay call may have been sent for this row before (it was marked pending first)."""
-    return bool(row["attempts"]) or row["state"] == PENDING
-
-
 def _lookup_closed(ctx: JobContext, item: _Item, summary: Summary) -> bool:
-    """A pending row whose fee is now closed: did our pay close it?  (Synchronous: rare.)"""
+    """A row whose fee is closed: did a pay of ours (this row's external id) close it?"""
     row = item.row
     try:
         closed = list_fees(ctx.alma(), item.user_id, status="CLOSED")
@@ -363,9 +431,10 @@ def _transaction_amount(transaction: dict, row: dict) -> Decimal:
 
 
 def _applied(ctx: JobContext, item: _Item, amount: Decimal, summary: Summary, *, recovered: bool = False) -> bool:
-    _set(ctx, item, APPLIED, "found in Alma after an interrupted run" if recovered else None,
+    _set(ctx, item, APPLIED, "already in Alma: its external id was found on the fee" if recovered else None,
          amountApplied=amount, appliedAt=ctx.utc_now)
-    summary.count("applied in Alma", amount=amount)
+    summary.count("found already applied in Alma (not paid again)" if recovered else "applied in Alma",
+                  amount=amount)
     log.info("payment applied: reference %s, %s", item.row["referenceNumber"], amount)
     return False
 

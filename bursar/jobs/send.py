@@ -1,10 +1,16 @@
 """sftpToBurs: Direction 1, step 3.  Upload every written-but-unsent export, oldest first.
 
-Each file goes to BURSAR_SFTP_DIR under a temporary name, is renamed, and its remote size is
-checked against the local file.  Only then is the fact recorded (per file), the files archived
-to EXPORTS_DIR/sent, and the export marked `sent`.  After a crash or a dropped connection the
-export is still `written`; the next run skips a file the server already has in full (recorded,
-or present with the same size), so nothing is sent twice and nothing is lost.
+Each file goes to BURSAR_SFTP_DIR under a temporary name, is renamed, and is read back and
+compared with the local file (sha256).  Only then is the fact recorded (per file), the files
+archived to EXPORTS_DIR/sent, and the export marked `sent`.  After a crash or a dropped
+connection the export is still `written`; the next run counts a file as delivered only when the
+server holds exactly the same bytes.  A same-name file with other content is never overwritten
+and never counted as delivered: the run stops and names both files.
+
+Exports the original pyBursar wrote but never sent (no `state`, no sent date) are picked up
+too, so a site that switches over mid-cycle loses nothing.  Every export id found in the upload
+folder's listing raises the store's id counter, so a later export never reuses a name the
+Bursar already has.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .. import bursar_file as bf
 from .. import crash, fs, sftp
-from ..errors import BursarError
+from ..errors import BursarError, SftpError
 from ..summary import Summary
 from .context import JobContext, finish_job, log, sftp_endpoint, start_job
 
@@ -29,54 +36,85 @@ def local_file(ctx: JobContext, name: str) -> Path | None:
     return None
 
 
+def local_export_ids(ctx: JobContext) -> set[int]:
+    """The export ids in the names of the files in the exports folder and its archive."""
+    names = []
+    for folder in (ctx.settings.exports_dir, ctx.settings.exports_dir / ARCHIVE):
+        if folder.is_dir():
+            names += [p.name for p in folder.iterdir()]
+    return bf.export_ids(ctx.settings.file_prefix, names)
+
+
+def unsent_exports(ctx: JobContext) -> list[dict]:
+    """Exports waiting for upload, oldest first: ours in state `written`, and the original's
+    written but unsent ones (no state, no sent date, at least one file name)."""
+    store = ctx.store
+    written = list(store.find("burs_exports", {"state": "written"}))
+    legacy = [e for e in store.find("burs_exports", {"state": None, "sent_to_bursar": None})
+              if e["chargesFilename"] or e["reversalsFilename"]]
+    return sorted(written + legacy, key=lambda e: e["id"])
+
+
+def _files(export: dict) -> list[tuple[str, str]]:
+    """(file name, sent field) of the export's files not yet verified on the server."""
+    return [(export[n], sent) for n, sent in _FILES if export[n] and not export[sent]]
+
+
 def run(ctx: JobContext) -> Summary:
     summary = Summary("sftpToBurs", dry_run=ctx.dry_run)
-    exports = list(ctx.store.find("burs_exports", {"state": "written"}))
+    exports = unsent_exports(ctx)
     if not exports:
         summary.note("no written export waiting to be sent")
         return summary
     if ctx.dry_run:
         for export in exports:
-            for name_field, sent_field in _FILES:
-                name = export[name_field]
-                if name and not export[sent_field]:
-                    path = local_file(ctx, name)
-                    size = path.stat().st_size if path else "missing"
-                    summary.note(f"would upload export {export['id']}: {name} ({size} bytes) "
-                                 f"to {ctx.settings.bursar_sftp.directory}")
+            for name, _ in _files(export):
+                path = local_file(ctx, name)
+                size = path.stat().st_size if path else "missing"
+                summary.note(f"would upload export {export['id']}: {name} ({size} bytes) "
+                             f"to {ctx.settings.bursar_sftp.directory}")
             summary.count("exports to send", 1)
         return summary
     target = sftp_endpoint(ctx, "bursar_sftp")
     job = start_job(ctx, "BursarSend")
     try:
         with sftp.connect(target) as session:
+            on_server = {f.name for f in session.listdir()}
+            # never hand out an export id the Bursar has already seen
+            ctx.store.raise_ids("burs_exports", max(bf.export_ids(ctx.settings.file_prefix, on_server), default=0))
             for export in exports:
-                _send_export(ctx, session, export, summary)
+                _send_export(ctx, session, export, on_server, summary)
     except BursarError as exc:
         finish_job(ctx, job, error=str(exc))
         raise
-    finish_job(ctx, job, summary={"counts": summary.counts})
+    finish_job(ctx, job, summary={"counts": summary.counts, "attention": len(summary.attention)})
     return summary
 
 
-def _send_export(ctx: JobContext, session: sftp.SftpSession, export: dict, summary: Summary) -> None:
+def _send_export(ctx: JobContext, session: sftp.SftpSession, export: dict, on_server: set[str],
+                 summary: Summary) -> None:
     store = ctx.store
-    for name_field, sent_field in _FILES:
-        name = export[name_field]
-        if not name or export[sent_field]:
-            continue
+    legacy = export["state"] is None
+    files = _files(export)
+    missing = [name for name, _ in files if local_file(ctx, name) is None]
+    if missing and legacy:
+        summary.flag(f"export {export['id']} (written by the original pyBursar, never sent)",
+                     f"{', '.join(missing)} not found in {ctx.settings.exports_dir}; copy the files there "
+                     "and run sftpToBurs again")
+        return
+    if missing:
+        raise BursarError(f"export {export['id']}: file {missing[0]} is missing from {ctx.settings.exports_dir}; "
+                          "run exportBurs to rewrite it")
+    for name, sent_field in files:
         path = local_file(ctx, name)
-        if path is None:
-            raise BursarError(f"export {export['id']}: file {name} is missing from {ctx.settings.exports_dir}; "
-                              "run exportBurs to rewrite it")
-        size = path.stat().st_size
-        if session.size(name) == size:
-            log.info("%s is already on the server with the right size; not sending it again", name)
-            summary.note(f"{name} was already on the server (not sent again)")
+        assert path is not None  # checked above
+        if name in on_server and _already_delivered(session, export, path, name):
+            log.info("%s is already on the server with the same content; not sending it again", name)
+            summary.note(f"{name} was already on the server with the same content (not sent again)")
         else:
-            session.upload_verified(path, name)
+            size = session.upload_verified(path, name)
             crash.point("send.after_upload")
-            summary.note(f"uploaded {name} ({size} bytes)")
+            summary.note(f"uploaded {name} ({size} bytes, content verified)")
         store.update("burs_exports", export["id"], {sent_field: ctx.utc_now, "updated": ctx.utc_now})
     crash.point("send.before_archive")
     archive = ctx.settings.exports_dir / ARCHIVE
@@ -90,5 +128,22 @@ def _send_export(ctx: JobContext, session: sftp.SftpSession, export: dict, summa
     store.update("burs_exports", export["id"], {"state": "sent", "sent_to_bursar": stamp, "updated": stamp})
     summary.count("exports sent", 1)
     summary.count("lines sent", export["numSent"] or 0)
+    if legacy:
+        summary.note(f"export {export['id']} was written by the original pyBursar and is now sent")
 
 
+def _already_delivered(session: sftp.SftpSession, export: dict, path: Path, name: str) -> bool:
+    """A same-name file on the server counts as delivered only with identical content; any
+    other content stops the run (it is never overwritten)."""
+    remote = session.sha256(name)
+    if remote is None:  # gone since the listing
+        return False
+    local = sftp.file_sha256(path)
+    if remote == local:
+        return True
+    remote_size = session.size(name)
+    raise SftpError(
+        f"export {export['id']}: {name} is already on the Bursar's server with other content "
+        f"(server: {remote_size} bytes, sha256 {remote}; ours, {path}: {path.stat().st_size} bytes, "
+        f"sha256 {local}); it was not overwritten and the export is not marked sent. Ask the Bursar's "
+        "office which file they have before running sftpToBurs again")

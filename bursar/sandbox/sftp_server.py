@@ -90,6 +90,9 @@ class SandboxSftp:
         self._accept_thread: threading.Thread | None = None
         self._transports: list[paramiko.Transport] = []
         self._stopping = threading.Event()
+        # file name -> bytes appended to it right after a client opens it for reading: the
+        # Bursar still writing the file while we download it
+        self.append_on_read: dict[str, bytes] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -390,6 +393,10 @@ class _SandboxInterface(SFTPServerInterface):
             mode = "rb"
         f = os.fdopen(fd, mode)
         fault = self.sandbox._take_fault("write" if writing else "read")
+        grow = None if writing else self.sandbox.append_on_read.pop(os.path.basename(local), None)
+        if grow is not None:
+            with open(local, "ab") as more:
+                more.write(grow)
         handle = _Handle(flags, local, self.server.transport, fault, self.sandbox._stopping)
         if "r" in mode or "+" in mode:
             handle.readfile = f

@@ -80,6 +80,7 @@ COLLECTIONS: dict[str, dict[str, str]] = {
         "newBursExp": BOOL,
         "created": DATETIME,
         "updated": DATETIME,
+        "sentLine": INT,  # new: the burs_sent_lines evidence this line was matched to (after a restore)
     },
     "fine_mds": {
         "fine": INT,
@@ -171,6 +172,17 @@ COLLECTIONS: dict[str, dict[str, str]] = {
         "created": DATETIME,
         "updated": DATETIME,
     },
+    "burs_sent_lines": {  # new: lines found in files already delivered, not yet matched to the ledger
+        "bursExport": INT,  # the export whose file holds the line (recorded again by a restore)
+        "fileName": STR,
+        "lineNumber": INT,
+        "line": STR,  # the 97-character line as the Bursar has it
+        "bursFineId": STR,
+        "amt": MONEY,  # signed: + charge, - reversal
+        "transBurs": INT,  # the ledger line it was matched to; None until then
+        "created": DATETIME,
+        "updated": DATETIME,
+    },
     "meta": {  # new: small key/value state, e.g. the last successful import watermark
         "key": STR,
         "value": JSON,
@@ -178,13 +190,18 @@ COLLECTIONS: dict[str, dict[str, str]] = {
     },
 }
 
+# The original pyBursar's collections: what makes a database a pyBursar store.  A store (or a
+# backup) made before a newer collection existed simply gains it when opened.
+ORIGINAL_COLLECTIONS = ("patrons", "fines", "item_details", "trans_alma", "trans_burs", "fine_mds",
+                        "burs_exports", "burs_export_trans", "jobs", "burs_imports")
+
 # Every lookup the commands do has an index.
 INDEXES: dict[str, list[str]] = {
     "patrons": ["almaPatronId"],
     "fines": ["rootAlmaFineId", "almaLoanId", "patron"],
     "item_details": ["fine"],
     "trans_alma": ["fine", "almaTransId", "almaFineId", "newAlmaImp"],
-    "trans_burs": ["fine", "newBursExp"],
+    "trans_burs": ["fine", "newBursExp", "sentLine"],
     "fine_mds": ["fine", "bursFineId"],
     "burs_exports": ["state", "sent_to_bursar"],
     "burs_export_trans": ["bursExport", "transBurs"],
@@ -192,5 +209,6 @@ INDEXES: dict[str, list[str]] = {
     "burs_imports": [],
     "burs_payments": ["rowKey", "state", "fine"],
     "burs_payment_files": ["name"],
+    "burs_sent_lines": ["transBurs", "bursExport"],
     "meta": ["key"],
 }

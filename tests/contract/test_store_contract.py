@@ -80,6 +80,24 @@ def test_ids_are_never_reused_after_delete(store: Store) -> None:
     assert store.insert_many("patrons", [{"almaPatronId": "a"}, {"almaPatronId": "b"}]) == [6, 7]
 
 
+def test_raise_ids_moves_the_next_id_above_the_floor_and_never_lowers_it(store: Store) -> None:
+    store.raise_ids("burs_exports", 7)  # an empty collection: ids known only outside the store
+    assert store.insert("burs_exports", {"state": "building"}) == 8
+    store.raise_ids("burs_exports", 3)  # below the counter: no change
+    assert store.insert("burs_exports", {"state": "building"}) == 9
+    store.raise_ids("burs_exports", 20)
+    assert store.insert_many("burs_exports", [{"state": "a"}, {"state": "b"}]) == [21, 22]
+    assert store.insert("patrons", {"almaPatronId": "x"}) == 1  # other collections untouched
+
+
+def test_raise_ids_survives_reopening(store: Store, backend: Backend) -> None:
+    store.insert("burs_exports", {"state": "sent"})
+    store.raise_ids("burs_exports", 41)
+    store.close()
+    backend.opened.remove(store)
+    assert backend.open().insert("burs_exports", {"state": "building"}) == 42
+
+
 def test_insert_many_keeps_order_and_gives_ascending_ids(store: Store) -> None:
     store.insert("trans_alma", {"fine": 1, "type": "Fine", "amt": Decimal("1.00")})
     docs = [{"fine": 1, "type": "Payment", "amt": Decimal(f"-0.{i:02d}")} for i in range(1, 6)]

@@ -10,16 +10,20 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bursar.bursar_file import (
     LINE_LENGTH,
     SEPARATOR_COLUMNS,
     BadLine,
+    FileName,
     LineFields,
     charge_account,
     due_date,
     file_name,
     format_line,
+    parse_file_name,
     parse_line,
     term_code,
     write_file_atomic,
@@ -373,6 +377,23 @@ def test_file_name():
 def test_file_name_rejects_bad_parts(args):
     with pytest.raises(ValueError):
         file_name(*args)
+
+
+@given(export_date=st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)),
+       export_id=st.integers(min_value=1, max_value=10**12), kind=st.sampled_from([1, 2]),
+       prefix=st.sampled_from(["LIB_charges.dat", "X", "a.b.c"]))
+def test_parse_file_name_inverts_file_name(export_date, export_id, kind, prefix):
+    name = file_name(prefix, f"{export_date:%Y%m%d}", export_id, kind)
+    assert parse_file_name(prefix, name) == FileName(f"{export_date:%Y%m%d}", export_id, kind)
+
+
+@pytest.mark.parametrize("name", [
+    "LIB_charges.dat.20210920.42.3", "LIB_charges.dat.20210920.0.1", "LIB_charges.dat.2021092.42.1",
+    "LIB_charges.dat.20210920.42.1.part", ".LIB_charges.dat.20210920.42.1.part", "OTHER.20210920.42.1",
+    "LIB_charges.dat.20210920.042.1", "LIB_charges.datX20210920.42.1",
+])
+def test_parse_file_name_refuses_other_names(name):
+    assert parse_file_name("LIB_charges.dat", name) is None
 
 
 # --- write_file_atomic ---------------------------------------------------------------------

@@ -3,7 +3,10 @@
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from bursar import payment_rules as rules
 from bursar.payment_rules import (
     NEGATIVE_PAYMENT,
     NOTHING_OWED,
@@ -37,3 +40,32 @@ def test_before_alma(paid, charge, expected):
 def test_amount_to_pay(paid, balance, amount, overpaid, skip):
     result = amount_to_pay(paid, balance)
     assert (result.amount, result.overpaid, result.skip_reason) == (amount, overpaid, skip)
+
+
+@pytest.mark.parametrize(("emplid", "patron", "expected"), [
+    ("1201901471", "1201901471", None),
+    (" 1201901471 ", "1201901471", None),
+    ("0201901471", "201901471", rules.EMPLID_MISMATCH),  # leading zeros are part of the id
+    ("1201901472", "1201901471", rules.EMPLID_MISMATCH),
+    ("1201901471", None, rules.EMPLID_MISMATCH),
+])
+def test_identity_problem(emplid, patron, expected):
+    assert rules.identity_problem(emplid, patron) == expected
+
+
+@pytest.mark.parametrize(("charge", "billed", "differs"), [
+    ("12.50", "12.50", False), ("12.50", "12.49", True), ("0.01", "0.00", True),
+])
+def test_charge_differs(charge, billed, differs):
+    assert rules.charge_differs(D(charge), D(billed)) is differs
+
+
+@given(paid=st.decimals(min_value=D("0.01"), max_value=D("100000"), places=2),
+       balance=st.decimals(min_value=D("-10"), max_value=D("100000"), places=2))
+def test_a_payment_never_exceeds_min_of_paid_and_balance(paid, balance):
+    payment = amount_to_pay(paid, balance)
+    if balance <= 0:
+        assert payment.amount == 0 and payment.skip_reason == NOTHING_OWED
+    else:
+        assert payment.amount == min(paid, balance)
+        assert payment.amount + payment.overpaid == paid  # nothing paid at the Bursar goes missing

@@ -22,6 +22,7 @@ from bursar.payments_csv import (
     external_transaction_id,
     parse_amount,
     parse_payments,
+    unterminated,
 )
 
 HEADER = "Emplid,Date Paid,Reference Number,Charge Amount,Paid Amount,Item Type,Charge Description"
@@ -143,11 +144,24 @@ def test_empty_required_field_is_a_bad_row_naming_it():
     assert "line 3" in bad[1].message and "'Emplid' is empty" in bad[1].message
 
 
-def test_too_few_fields_is_a_bad_row_but_missing_optional_trailing_fields_are_fine():
-    rows, bad = parse(HEADER, "1,03/03/2026,111", "2,03/03/2026,222,5,5", "3,03/03/2026,333,5,5,Fine")
-    assert [r.reference for r in rows] == ["222", "333"]
-    assert len(bad) == 1 and "line 2" in bad[0].message and "too few fields" in bad[0].message
-    assert "'Charge Amount'" in bad[0].message
+def test_a_row_with_fewer_fields_than_the_header_is_never_trusted():
+    # a row cut short may end inside a value ("48.51" arriving as "48"), even when every
+    # required column is there: only the complete row is used
+    rows, bad = parse(HEADER, "1,03/03/2026,111", "2,03/03/2026,222,5,5", "3,03/03/2026,333,5,5,Fine",
+                      "4,03/03/2026,444,48.51,48,Fine,Overdue")
+    assert [r.reference for r in rows] == ["444"]
+    assert [b.line for b in bad] == [2, 3, 4]
+    assert all("too few fields" in b.message and "incomplete" in b.message for b in bad)
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    (b"h\r\n1,2\r\n", False), (b"h\n1,2\n", False), (b"h\n1,2\n  ", False),
+    (b"h\n1,2", True), (b"h\r\n1,48", True), (b"h\r1,2", True),
+    (b"h", False),  # one line and no line end: nothing says the file is cut
+    (b"", False),
+])
+def test_unterminated_last_line(data, expected):
+    assert unterminated(data) is expected
 
 
 def test_more_fields_than_the_header_is_a_bad_row_unless_the_extras_are_empty():

@@ -1,0 +1,365 @@
+"""After a restore: roll the store forward from what survives outside it.
+
+A backup is older than the Bursar's view of the world.  Exports sent after it was taken are on
+the Bursar's side already, and their export ids are in file names the Bursar has.  Restoring
+the store alone would bill those lines again and hand out those ids again.  So a restore is
+followed by a roll-forward, from evidence kept outside the store:
+
+- `EXPORTS_DIR/sent`: every file we delivered (a file is archived there only after the server
+  held exactly its bytes), so its lines are lines the Bursar has;
+- `EXPORTS_DIR`: files written and perhaps not yet delivered (delivered only when the server
+  holds exactly their bytes; otherwise set aside, so the restore's undo stands);
+- the upload folder's listing on the Bursar's server, when it can be reached: the names the
+  Bursar holds (a cross-check; its files may be moved away by the Bursar at any time);
+- the store as it was just before the restore (its sent exports and highest export id),
+  captured by the restore itself when that store could still be read.
+
+Each export found in the files but not sent in the restored store is recorded again, under its
+own id, with its lines kept in `burs_sent_lines`.  Those lines are matched to the ledger
+(`settle_sent_lines`) as soon as their fine is in the store again, before the import mirrors
+Alma payments and before the export decides what is new; so a charge or reversal the Bursar
+already has is never sent twice.  Payments need no evidence here: before every pay the payments
+job looks for the row's external id among the fee's transactions in Alma.
+
+When the evidence does not account for everything (the archive lost with the store, a file on
+the server nobody knows), the gap is recorded in the store and every command that bills or
+pays refuses until the evidence is back, or until an operator accepts the risk with
+--accept-restore-gap.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .. import bursar_file as bf
+from ..errors import BursarError
+from ..money import ZERO
+from ..sftp import file_sha256
+from ..store import Store
+from ..summary import Summary
+from .context import JobContext, log, midnight
+from .send import ARCHIVE
+
+KEY = "rollForward"  # meta: {"state": pending|done|gap|accepted, "backup", "before", "gaps", ...}
+ACCEPT_FLAG = "--accept-restore-gap"
+
+
+class RestoreGapError(BursarError):
+    """The evidence after a restore does not account for everything the Bursar may have."""
+
+
+# -- what the store knew before the restore -------------------------------------------------
+def capture(store: Store) -> dict[str, Any]:
+    """The facts about the current store that a restore must not forget (JSON)."""
+    top = next(store.find("burs_exports", None, order_by="id", descending=True, limit=1), None)
+    sent = {str(e["id"]): [n for n in (e["chargesFilename"], e["reversalsFilename"]) if n]
+            for e in store.find("burs_exports", {"state": "sent"})}
+    return {"maxExportId": top["id"] if top else 0, "sent": sent,
+            "appliedPayments": store.count("burs_payments", {"state": "applied"})}
+
+
+def begin(store: Store, *, backup: str, before: dict[str, Any] | None, now: datetime) -> None:
+    """Mark the freshly restored store as needing a roll-forward (run right after the restore)."""
+    store.set_meta(KEY, {"state": "pending", "backup": backup, "before": before,
+                         "restoredAt": now.isoformat(timespec="seconds"), "gaps": []})
+
+
+# -- the evidence ----------------------------------------------------------------------------
+@dataclass
+class _ExportFiles:
+    """The files of one export id found outside the store, by kind (1 charges, 2 reversals)."""
+
+    export_id: int
+    export_date: str
+    paths: dict[int, Path] = field(default_factory=dict)
+    delivered: bool = False  # at least one of its files is in the archive
+
+
+def _local_evidence(ctx: JobContext) -> dict[int, _ExportFiles]:
+    prefix = ctx.settings.file_prefix
+    found: dict[int, _ExportFiles] = {}
+    exports_dir = ctx.settings.exports_dir
+    for folder, delivered in ((exports_dir / ARCHIVE, True), (exports_dir, False)):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            name = bf.parse_file_name(prefix, path.name)
+            if name is None or not path.is_file():
+                continue
+            entry = found.setdefault(name.export_id, _ExportFiles(name.export_id, name.export_date))
+            entry.paths.setdefault(name.kind, path)  # the archived copy wins: it is what arrived
+            entry.delivered = entry.delivered or delivered
+    return found
+
+
+def _server_view(ctx: JobContext, summary: Summary, check: set[str]) -> dict[str, str | None] | None:
+    """The upload folder's listing as name -> sha256 (computed only for the names in `check`,
+    None for the others), or None when no server is configured or it cannot be reached."""
+    conf = ctx.settings.bursar_sftp
+    if not conf.host:
+        return None
+    from .. import sftp
+    from .context import sftp_endpoint
+
+    try:
+        with sftp.connect(sftp_endpoint(ctx, "bursar_sftp")) as session:
+            names = [f.name for f in session.listdir()]
+            return {n: session.sha256(n) if n in check else None for n in names}
+    except BursarError as exc:
+        summary.note(f"roll-forward: the Bursar's server was not checked ({exc})")
+        return None
+
+
+def _read_lines(path: Path) -> list[str]:
+    text = path.read_text(encoding="ascii")
+    return [line for line in text.split("\n") if line]
+
+
+# -- the roll-forward ------------------------------------------------------------------------
+def roll_forward(ctx: JobContext, summary: Summary) -> list[str]:
+    """Record what the evidence shows and return the gaps (empty when everything is accounted
+    for).  Safe to run again: what is recorded already is left as it is."""
+    store = ctx.store
+    state = store.get_meta(KEY)
+    if not state or state.get("state") in ("done", "accepted"):
+        return []
+    evidence = _local_evidence(ctx)
+    exports = {e["id"]: e for e in store.find("burs_exports")}
+    unknown = {p.name for f in evidence.values() if not f.delivered and f.export_id not in exports
+               for p in f.paths.values()}
+    server = _server_view(ctx, summary, unknown)
+    gaps: list[str] = []
+    for export_id in sorted(evidence):
+        files = evidence[export_id]
+        if not files.delivered and export_id not in exports:
+            # written after the backup, never archived: delivered only if the server has its bytes
+            outcome = _delivered_unarchived(ctx, files, server, summary)
+            if outcome is None:
+                continue  # not delivered: set aside, its id stays used
+            if isinstance(outcome, str):
+                gaps.append(outcome)
+                continue
+        gap = _record(ctx, files, exports.get(export_id), summary)
+        if gap:
+            gaps.append(gap)
+    exports = {e["id"]: e for e in store.find("burs_exports")}
+    gaps += _unaccounted(ctx, state.get("before"), exports, evidence, server)
+    known = [*evidence, *exports, (state.get("before") or {}).get("maxExportId", 0),
+             *bf.export_ids(ctx.settings.file_prefix, server or {})]
+    top = max(known, default=0)
+    if not gaps:  # with a gap nothing may export, and a later roll-forward still needs the ids free
+        store.raise_ids("burs_exports", top)
+    store.set_meta(KEY, {**state, "state": "gap" if gaps else "done", "gaps": gaps, "topExportId": top})
+    if gaps:
+        for gap in gaps:
+            summary.flag("restore", gap)
+    else:
+        summary.note("roll-forward: every export the Bursar may have is accounted for; payments applied after "
+                     "the backup are found in Alma by their external ids before any pay")
+    return gaps
+
+
+SET_ASIDE = "written-before-restore"
+RECORDING = "recording"  # an export being recorded again from its files (never exported to)
+
+
+def _delivered_unarchived(ctx: JobContext, files: _ExportFiles, server: dict[str, str | None] | None,
+                          summary: Summary) -> bool | str | None:
+    """An export the restored store does not know, found written but not archived.  True when
+    the server holds exactly its files (it was delivered: recorded as sent); None when the
+    server has none of them (never delivered: the files are set aside in EXPORTS_DIR/SET_ASIDE,
+    and the store's undo stands); a gap message when it cannot be told."""
+    names = sorted(p.name for p in files.paths.values())
+    if server is None:
+        return (f"export {files.export_id} ({', '.join(names)}) was written after the backup and the Bursar's "
+                "server could not be checked for it")
+    present = [p for p in files.paths.values() if p.name in server]
+    if not present:
+        aside = ctx.settings.exports_dir / SET_ASIDE
+        aside.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for path in files.paths.values():
+            os.replace(path, aside / path.name)
+        summary.note(f"roll-forward: export {files.export_id} ({', '.join(names)}) was written after the backup "
+                     f"but never delivered: moved to {aside}; its id is not used again")
+        return None
+    if len(present) == len(files.paths) and all(server[p.name] == file_sha256(p) for p in present):
+        files.delivered = True
+        return True
+    return (f"export {files.export_id} ({', '.join(names)}) was written after the backup, and the Bursar's server "
+            "holds only part of it or other content under its names")
+
+
+def _record(ctx: JobContext, files: _ExportFiles, export: dict | None, summary: Summary) -> str | None:
+    """Bring one export found in the files into the store; a gap message when it cannot."""
+    store = ctx.store
+    if export is not None and (export["state"] == "sent" or export["sent_to_bursar"] is not None):
+        return None  # the restored store knows it was sent
+    names = {kind: path.name for kind, path in files.paths.items()}
+    try:
+        lines = {kind: _read_lines(path) for kind, path in files.paths.items()}
+        for kind_lines in lines.values():
+            for text in kind_lines:
+                bf.parse_line(text)
+    except (OSError, UnicodeDecodeError, bf.BadLine) as exc:
+        return f"the files of export {files.export_id} cannot be read as Bursar lines ({exc})"
+    with store.transaction():
+        return _record_lines(ctx, files, export, names, lines, summary)
+
+
+def _record_lines(ctx: JobContext, files: _ExportFiles, export: dict | None, names: dict[int, str],
+                  lines: dict[int, list[str]], summary: Summary) -> str | None:
+    store = ctx.store
+    shown = ", ".join(sorted(names.values()))
+    if export is not None and export["state"] != RECORDING:
+        # the backup has this export, not yet sent: its lines must be the files' lines
+        from .export import export_lines
+
+        if list(export_lines(ctx, export["id"])) != [lines.get(1, []), lines.get(2, [])]:
+            return f"export {files.export_id} in the backup has other lines than its files {shown}"
+        if files.delivered:
+            _mark_sent(ctx, export["id"], files, names, lines)
+            summary.note(f"roll-forward: export {files.export_id} ({shown}) was sent after the backup: "
+                         "recorded as sent")
+        return None
+    stamp = ctx.utc_now
+    if export is None:
+        store.raise_ids("burs_exports", files.export_id - 1)
+        # never "building": the export job would attach new lines to it
+        new_id = store.insert("burs_exports", {
+            "state": RECORDING, "exportDate": files.export_date, "chargesFilename": None,
+            "reversalsFilename": None, "numSent": None, "sent_to_bursar": None, "created": stamp, "updated": stamp})
+        if new_id != files.export_id:
+            store.delete_where("burs_exports", {"id": new_id})
+            return f"export {files.export_id} ({shown}) is in the files, but its id was already used in the store"
+    else:  # a roll-forward stopped half-way (MongoDB has no transactions): record it again
+        new_id = export["id"]
+        store.delete_where("burs_sent_lines", {"bursExport": new_id})
+    for kind in sorted(lines):
+        for number, text in enumerate(lines[kind], 1):
+            parsed = bf.parse_line(text)
+            store.insert("burs_sent_lines", {
+                "bursExport": new_id, "fileName": names[kind], "lineNumber": number, "line": text,
+                "bursFineId": parsed.reference, "amt": parsed.amount, "transBurs": None,
+                "created": stamp, "updated": stamp})
+    _mark_sent(ctx, new_id, files, names, lines)  # only delivered exports get here
+    summary.note(f"roll-forward: export {new_id} ({shown}) was sent after the backup: recorded as sent; "
+                 f"its {sum(map(len, lines.values()))} lines count as billed")
+    return None
+
+
+def _set_files(ctx: JobContext, export_id: int, names: dict[int, str], lines: dict[int, list[str]],
+               extra: dict[str, Any]) -> None:
+    totals = {k: sum((abs(bf.parse_line(t).amount) for t in lines.get(k, [])), ZERO) for k in (1, 2)}
+    ctx.store.update("burs_exports", export_id, {
+        "chargesFilename": names.get(1), "reversalsFilename": names.get(2),
+        "numSent": sum(map(len, lines.values())), "numCharges": len(lines.get(1, [])),
+        "numReversals": len(lines.get(2, [])), "chargesTotal": totals[1], "reversalsTotal": totals[2],
+        "updated": ctx.utc_now, **extra})
+
+
+def _mark_sent(ctx: JobContext, export_id: int, files: _ExportFiles, names: dict[int, str],
+               lines: dict[int, list[str]]) -> None:
+    when = max(datetime.fromtimestamp(p.stat().st_mtime, UTC) for p in files.paths.values())
+    sent = when.replace(tzinfo=None, microsecond=0)
+    _set_files(ctx, export_id, names, lines, {
+        "state": "sent", "sent_to_bursar": sent,
+        "chargesSent": sent if 1 in names else None, "reversalsSent": sent if 2 in names else None})
+
+
+def _unaccounted(ctx: JobContext, before: dict[str, Any] | None, exports: dict[int, dict],
+                 evidence: dict[int, _ExportFiles], server: dict[str, str | None] | None) -> list[str]:
+    """What the evidence cannot account for."""
+    gaps = []
+    archive = ctx.settings.exports_dir / ARCHIVE
+    ours_sent = [e for e in exports.values() if e["state"] == "sent"]
+    if ours_sent:
+        newest = max(ours_sent, key=lambda e: e["id"])
+        if newest["id"] not in evidence:
+            gaps.append(f"export {newest['id']}, the newest the backup knows as sent, is not in {archive}: the "
+                        "archive of sent files is missing or incomplete, so exports sent after the backup "
+                        "cannot be found")
+    for key, names in sorted(((before or {}).get("sent") or {}).items(), key=lambda kv: int(kv[0])):
+        export_id = int(key)
+        if export_id not in evidence and exports.get(export_id, {}).get("state") != "sent":
+            gaps.append(f"export {export_id} ({', '.join(names)}) was sent before the restore, but its files are "
+                        f"not in {archive}")
+    for name in sorted(server or {}):
+        parsed = bf.parse_file_name(ctx.settings.file_prefix, name)
+        if parsed and parsed.export_id not in evidence and parsed.export_id not in exports:
+            gaps.append(f"the Bursar's server has {name}, which neither the restored store nor {archive} knows")
+    return gaps
+
+
+# -- the gate --------------------------------------------------------------------------------
+def check(ctx: JobContext, *, accept: bool) -> None:
+    """Before a command bills or pays: refuse while a restore left a gap.  The evidence is
+    looked at again first, so putting the archive back is enough."""
+    state = ctx.store.get_meta(KEY)
+    if not state or state.get("state") in ("done", "accepted"):
+        return
+    scratch = Summary("roll-forward")
+    gaps = roll_forward(ctx, scratch)
+    for note in scratch.notes:
+        log.info("%s", note)
+    if not gaps:
+        return
+    if accept:
+        log.warning("restore gap accepted with %s: %s", ACCEPT_FLAG, "; ".join(gaps))
+        state = ctx.store.get_meta(KEY)
+        ctx.store.raise_ids("burs_exports", int(state.get("topExportId") or 0))
+        ctx.store.set_meta(KEY, {**state, "state": "accepted"})
+        return
+    raise RestoreGapError(
+        f"after the restore of {state.get('backup')}, pyBursar cannot account for: {'; '.join(gaps)}. Nothing "
+        f"was sent or paid. Put the missing files back in {ctx.settings.exports_dir / ARCHIVE} and run again, or "
+        f"run again with {ACCEPT_FLAG} to go on (what is missing may then be billed again)")
+
+
+# -- matching delivered lines to the ledger --------------------------------------------------
+def settle_sent_lines(ctx: JobContext, summary: Summary) -> None:
+    """Attach every delivered line whose fine is in the store again to that fine's ledger, so
+    the Bursar side counts it and nothing exports it again.  Each write is idempotent (the
+    ledger line carries `sentLine`), so a crash anywhere is repaired by running again."""
+    store = ctx.store
+    stamp = ctx.utc_now
+    for evidence_id in [e["id"] for e in store.find("burs_sent_lines", {"transBurs": None})]:
+        ev = store.get("burs_sent_lines", evidence_id)
+        if ev is None:
+            continue
+        md = store.find_one("fine_mds", {"bursFineId": ev["bursFineId"]})
+        if md is None:
+            continue  # its fine is not imported yet: matched by a later run
+        tb = store.find_one("trans_burs", {"sentLine": ev["id"]}) or _pending_twin(store, md, ev)
+        if tb is None:
+            tb_id = store.insert("trans_burs", {
+                "fine": md["fine"], "bursFineId": ev["bursFineId"], "bursTransId": None, "bursCreated": None,
+                "type": "Fine" if ev["amt"] > 0 else "Waive", "amt": ev["amt"], "newBursImp": False,
+                "newBursExp": False, "sentLine": ev["id"], "created": stamp, "updated": stamp})
+        else:
+            tb_id = tb["id"]
+            store.update("trans_burs", tb_id, {"newBursExp": False, "sentLine": ev["id"], "updated": stamp})
+        if store.find_one("burs_export_trans", {"transBurs": tb_id}) is None:
+            store.insert("burs_export_trans", {"transBurs": tb_id, "bursExport": ev["bursExport"],
+                                               "bursFineMd": md["id"], "line": ev["line"],
+                                               "created": stamp, "updated": stamp})
+        if ev["amt"] > 0:  # a charge sets the part's dates, as exporting it did
+            fields = bf.parse_line(ev["line"])
+            store.update("fine_mds", md["id"], {
+                "billingDate": midnight(fields.billing_date) if fields.billing_date else None,
+                "fineDueDate": midnight(fields.due_date) if fields.due_date else None,
+                "termCode": fields.term_code, "updated": stamp})
+        store.update("burs_sent_lines", ev["id"], {"transBurs": tb_id, "updated": stamp})
+        summary.count("lines the Bursar already had (found after a restore)", amount=abs(ev["amt"]))
+
+
+def _pending_twin(store: Store, md: dict, ev: dict) -> dict | None:
+    """A ledger line not yet exported with the same part and amount: the line this delivered
+    line was made from (the backup was taken before it was sent)."""
+    for tb in store.find("trans_burs", {"fine": md["fine"], "bursFineId": ev["bursFineId"], "newBursExp": True}):
+        if tb["amt"] == ev["amt"] and tb["sentLine"] is None:
+            return tb
+    return None
