@@ -9,6 +9,7 @@ the demo folder.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from datetime import datetime, time
@@ -74,7 +75,14 @@ def demo_environment(folder: Path, alma: SandboxAlma, sftp: SandboxSftp, passwor
     }
 
 
+MAX_DAYS = 366
+
+
 def run_demo(folder: Path, *, days: int = 3) -> str:
+    if not 1 <= days <= MAX_DAYS:
+        from ..errors import UsageError
+
+        raise UsageError(f"demo --days must be a whole number from 1 to {MAX_DAYS}, got {days}")
     folder = prepare_folder(folder)
     server_root = folder / "sftp-server"
     uploads = server_root / UPLOAD_DIR.strip("/")
@@ -89,7 +97,9 @@ def run_demo(folder: Path, *, days: int = 3) -> str:
         sftp.write_known_hosts(folder / "known_hosts")
         env = demo_environment(folder, alma, sftp, password)
         env_file = folder / ".env"
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # 0600 from the start: it holds secrets
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("".join(f"{k}={v}\n" for k, v in env.items()))
         env_file.chmod(0o600)
         paid: list[dict] = []
         for world, payments in zip(worlds, files):
