@@ -23,6 +23,7 @@ bench: $(VENV)/.installed  ## benchmarks (minutes; never part of `make test`)
 clean:
 	rm -rf $(VENV) demo .pytest_cache
 
-lint: $(VENV)/.installed  ## ruff, then mypy
+lint: $(VENV)/.installed  ## ruff, mypy, then the import-linter layering contracts
 	$(VENV)/bin/ruff check bursar tests bench abs.py
 	$(VENV)/bin/mypy bursar
+	$(VENV)/bin/lint-imports

@@ -554,9 +554,8 @@ def create_backup(
         size = 0
         if engine == "sqlite":
             db = sqlite_path(db_uri)
-            if not db.is_file():
-                raise BackupError(f"there is no SQLite database at {db} to back up")
-            size = db.stat().st_size
+            # no file yet: a dry run of a first `today`, whose real run will have made it by now
+            size = db.stat().st_size if db.is_file() else 0
         elif shutil.which("mongodump") is None:
             raise BackupError("mongodump is not installed (install MongoDB Database Tools and put mongodump on PATH)")
         name = _free_name(backups_dir, engine, created)

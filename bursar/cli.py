@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import logs, progress
 from . import settings as settings_mod
@@ -26,12 +26,12 @@ from .errors import EXIT_FAILED, EXIT_OK, BursarError, UsageError
 from .summary import Summary
 
 if TYPE_CHECKING:  # imported on use at run time: `help` needs none of them
-    from .jobs.context import JobContext
+    from .dispatch import Dispatch
     from .store import Store
 
 log = logging.getLogger("bursar")
 Settings = settings_mod.Settings
-Runner = Callable[[argparse.Namespace, Settings], "Summary | str"]
+Runner = Callable[[argparse.Namespace, Any], "Summary | str"]  # read-only: Settings; mutating: Dispatch
 
 
 @dataclass(frozen=True)
@@ -55,70 +55,74 @@ def _no_args(parser: argparse.ArgumentParser) -> None:
     return None
 
 
-def _context_factory(args: argparse.Namespace, settings: Settings) -> Callable[[], JobContext]:
-    def make() -> JobContext:
-        from .jobs import rollforward
-        from .jobs.context import JobContext
-        from .store import open_store
-        from .store.overlay import OverlayStore
+def _job(load: Callable[[], Callable[..., Summary]], **flags: str) -> Runner:
+    """A runner for one job; `load` imports it on use (`help` needs none of the jobs)."""
 
-        store = open_store(settings.db_uri, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
-        if args.dry_run:
-            store = OverlayStore(store)
-        ctx = JobContext(settings=settings, store=store, now=settings.now(), dry_run=args.dry_run)
-        try:
-            rollforward.check(ctx, accept=args.accept_restore_gap)
-        except BaseException:
-            ctx.store.close()
-            raise
-        return ctx
-
-    return make
-
-
-def _job(name: str, **flags: str) -> Runner:
-    """A runner for one job module in bursar.jobs (imported on use: `help` needs none of them)."""
-
-    def run(args: argparse.Namespace, settings: Settings) -> Summary:
-        import importlib
-
-        module = importlib.import_module(f"bursar.jobs.{name}")
-        ctx = _context_factory(args, settings)()
-        try:
-            return module.run(ctx, **{k: getattr(args, v) for k, v in flags.items()})
-        finally:
-            ctx.close()
-            ctx.store.close()
+    def run(args: argparse.Namespace, dispatch: Dispatch) -> Summary:
+        with dispatch.context() as ctx:
+            summary = load()(ctx, **{k: getattr(args, v) for k, v in flags.items()})
+            summary.notes.extend(dispatch.effects.take_notes())
+            return summary
 
     return run
+
+
+def _import_fines() -> Callable[..., Summary]:
+    from .jobs import import_fines
+
+    return import_fines.run
+
+
+def _export() -> Callable[..., Summary]:
+    from .jobs import export
+
+    return export.run
+
+
+def _send() -> Callable[..., Summary]:
+    from .jobs import send
+
+    return send.run
+
+
+def _payments() -> Callable[..., Summary]:
+    from .jobs import payments
+
+    return payments.run
 
 
 def _chain(which: str) -> Runner:
-    def run(args: argparse.Namespace, settings: Settings) -> Summary:
+    def run(args: argparse.Namespace, dispatch: Dispatch) -> Summary:
         from .jobs import today
 
-        steps = today.TODAY if which == "today" else today.PAY_FINES
-        return today.run_chain(which, steps, _context_factory(args, settings), settings, dry_run=args.dry_run)
+        with dispatch.context() as ctx:
+            return today.run_chain(which, today.TODAY if which == "today" else today.PAY_FINES, ctx)
 
     return run
 
 
-def _backup(args: argparse.Namespace, settings: Settings) -> Summary:
+def _backup(args: argparse.Namespace, dispatch: Dispatch) -> Summary:
     from .jobs import backup
 
-    return backup.backup(settings, dry_run=args.dry_run)
+    return _with_notes(dispatch, backup.backup(dispatch.settings, dispatch.effects, dispatch.now))
 
 
-def _restore_last(args: argparse.Namespace, settings: Settings) -> Summary:
+def _restore_last(args: argparse.Namespace, dispatch: Dispatch) -> Summary:
     from .jobs import backup
 
-    return backup.restore_last(settings, dry_run=args.dry_run)
+    return _with_notes(dispatch, backup.restore_last(dispatch.settings, dispatch.effects, dispatch.now))
 
 
-def _restore_choose(args: argparse.Namespace, settings: Settings) -> Summary:
+def _restore_choose(args: argparse.Namespace, dispatch: Dispatch) -> Summary:
     from .jobs import backup
 
-    return backup.restore_choose(settings, pick=args.pick, dry_run=args.dry_run)
+    return _with_notes(dispatch, backup.restore_choose(dispatch.settings, dispatch.effects, dispatch.now,
+                                                       pick=args.pick))
+
+
+def _with_notes(dispatch: Dispatch, summary: Summary) -> Summary:
+    summary.notes.extend(dispatch.effects.take_notes())
+    return summary
 
 
 def _pick_args(parser: argparse.ArgumentParser) -> None:
@@ -133,9 +137,11 @@ def _lookup_args(parser: argparse.ArgumentParser) -> None:
 
 def _read_only(render: Callable[..., str], **flags: str) -> Runner:
     def run(args: argparse.Namespace, settings: Settings) -> str:
-        from .store import open_store
+        from .store import find_store, no_store
 
-        store = open_store(settings.db_uri, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
+        store = find_store(settings.db_uri, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
+        if store is None:
+            raise no_store(settings.db_uri)
         try:
             return render(store, **{k: getattr(args, v) for k, v in flags.items()})
         finally:
@@ -188,10 +194,12 @@ def _migrate_args(parser: argparse.ArgumentParser) -> None:
                         help="the new, empty store: sqlite:///PATH or mongodb://HOST:PORT/DBNAME")
 
 
-def _migrate(args: argparse.Namespace, settings: Settings) -> Summary:
+def _migrate(args: argparse.Namespace, dispatch: Dispatch) -> Summary:
     from .migrate import run
 
-    return run(settings.db_uri, args.to, money=settings.get("BURSAR_MONGO_MONEY") or "auto", dry_run=args.dry_run)
+    settings = dispatch.settings
+    return run(settings.db_uri, args.to, money=settings.get("BURSAR_MONGO_MONEY") or "auto",
+               dry_run=dispatch.dry_run)
 
 
 COMMANDS: list[Command] = [
@@ -202,13 +210,13 @@ COMMANDS: list[Command] = [
     Command("payFines", "the Tu/Th cron run: importAlmaPayments, then backupDB", "", _no_args, _chain("payFines"),
             bills_or_pays=True),
     Command("importAlmaFines", "Direction 1, step 1: pull the Analytics reports, merge them into the ledger",
-            "", _import_args, _job("import_fines", full="full"), bills_or_pays=True),
+            "", _import_args, _job(_import_fines, full="full"), bills_or_pays=True),
     Command("exportBurs", "Direction 1, step 2: turn new Alma activity into the Bursar's .1/.2 files",
-            "", _no_args, _job("export"), bills_or_pays=True),
+            "", _no_args, _job(_export), bills_or_pays=True),
     Command("sftpToBurs", "Direction 1, step 3: upload every written export, verify, archive, mark sent",
-            "", _no_args, _job("send"), bills_or_pays=True),
+            "", _no_args, _job(_send), bills_or_pays=True),
     Command("importAlmaPayments", "Direction 2: fetch the Bursar's payment files, pay each new payment in Alma once",
-            "", _no_args, _job("payments"), bills_or_pays=True),
+            "", _no_args, _job(_payments), bills_or_pays=True),
     Command("backupDB", "compressed backup of the whole store to BACKUPS_DIR (and S3 when configured)",
             "", _no_args, _backup),
     Command("restoreLast", "restore the newest backup (validated first; the current state is saved aside)",
@@ -387,13 +395,18 @@ def _main(argv: list[str]) -> int:
         raise UsageError(f"unknown command {name!r}; run 'abs.py help' to list the commands")
     args = _parse(command, argv[1:])
     if not command.needs_settings:
-        result = command.run(args, None)  # type: ignore[arg-type]
+        result = command.run(args, None)
         print(result.render() if isinstance(result, Summary) else result)
         return EXIT_OK
     settings = settings_mod.load()
     logs.add_secrets(settings.secret_values())  # before anything can log or fail
     progress.enabled = not args.quiet
-    warning = logs.setup(settings.log_dir, keep_days=settings.log_keep_days,
+    _refuse_a_missing_store(command, args, settings)  # before a log folder or a lock file is made
+    # a dry run or a read-only command creates nothing, not even the log folder: it logs only
+    # into one that exists
+    creates_nothing = args.dry_run or not command.mutates
+    log_dir = None if creates_nothing and not settings.log_dir.is_dir() else settings.log_dir
+    warning = logs.setup(log_dir, keep_days=settings.log_keep_days,
                          secrets=settings.secret_values(), quiet=args.quiet, debug=args.debug)
     for text in (*settings.warnings, warning):
         if text:
@@ -404,18 +417,47 @@ def _main(argv: list[str]) -> int:
     return _run_mutating(command, args, settings)
 
 
+# Commands that work on a store that must already exist (the others create it, need none, or,
+# as a dry run, run on an empty one).
+NEEDS_A_STORE = frozenset({"exportBurs", "sftpToBurs", "importAlmaPayments", "payFines", "backupDB", "migrate",
+                           "lookupFine", "printLastExport", "status", "reconcile"})
+
+
+def _refuse_a_missing_store(command: Command, args: argparse.Namespace, settings: Settings) -> None:
+    """A missing SQLite store, or a file that is not one, is named before anything is created
+    or changed (MongoDB is checked when the store is opened: that needs the server)."""
+    from .store import no_store, sqlite_path
+
+    if not settings.db_uri.strip().lower().startswith("sqlite:"):
+        return
+    path = sqlite_path(settings.db_uri)
+    if path.is_file() and path.stat().st_size > 0:
+        from .store.sqlite import refuse_foreign
+
+        refuse_foreign(path)
+    elif command.name in NEEDS_A_STORE and not args.dry_run:
+        raise no_store(settings.db_uri)
+
+
 def _run_mutating(command: Command, args: argparse.Namespace, settings: Settings) -> int:
     import socket
+    from contextlib import nullcontext
 
+    from .dispatch import Dispatch
     from .lock import run_lock
     from .notify import notify_failure, notify_run
 
-    started, host = settings.now(), socket.gethostname()
+    dispatch = Dispatch.make(settings, command.name, dry_run=args.dry_run,
+                             accept_restore_gap=args.accept_restore_gap)
+    started, host = dispatch.now, socket.gethostname()
     log.info("%s started%s", command.name, " (dry run)" if args.dry_run else "")
+    # a dry run changes nothing, so it needs no lock (and creates no lock file)
+    lock = nullcontext() if args.dry_run else run_lock(settings.lock_file, command=command.name, now=started)
     try:
-        with run_lock(settings.lock_file, command=command.name, now=started):
-            result = command.run(args, settings)
+        with lock:
+            result = command.run(args, dispatch)
     except BaseException as exc:
+        dispatch.close()
         summary = getattr(exc, "summary", None)
         if isinstance(summary, Summary):  # a chain that stopped: main prints what it did so far
             summary.stamp(host=host, started=started, failed=True)
@@ -426,7 +468,11 @@ def _run_mutating(command: Command, args: argparse.Namespace, settings: Settings
             for warning in notify_failure(settings, command.name, message):
                 log.warning("%s", warning)
         raise
+    dispatch.close()
     assert isinstance(result, Summary)
+    if dispatch.notices and dispatch.dry_run and not args.quiet:  # a dry run's first line says so
+        print(*dispatch.notices, sep="\n")
+    result.notes[:0] = dispatch.notices
     result.stamp(host=host, started=started)
     text = result.render()
     log.info("%s", text, extra=logs.FILE_ONLY)  # the console shows it once, printed below

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
-from ..backup import Backup, BackupError, create_backup, list_backups, restore_backup
+from ..backup import Backup, BackupError, list_backups
+from ..effects import Effects
 from ..errors import BursarError, UsageError
 from ..s3 import s3_target
 from ..settings import Settings
@@ -13,22 +15,20 @@ from ..summary import Summary
 CHOICES = 5  # restoreChoose lists the five newest backups, as the original did
 
 
-def backup(settings: Settings, *, dry_run: bool = False) -> Summary:
-    summary = Summary("backupDB", dry_run=dry_run)
-    target = s3_target(settings)
+def backup(settings: Settings, effects: Effects, now: datetime) -> Summary:
+    summary = effects.summary("backupDB")
     try:
-        made, key = create_backup(settings.db_uri, settings.backups_dir, now=settings.now(),
-                                  keep=settings.backups_keep, s3=target, dry_run=dry_run)
+        made, key = effects.backup(settings, now)
     except BackupError as exc:
         if exc.backup is not None:  # the local copy is complete; only the off-site copy failed
             summary.note(f"local backup {exc.backup.path} ({exc.backup.size:,} bytes)")
         raise
-    verb = "would write" if dry_run else "wrote"
     summary.count("backups", 1)
-    summary.note(f"{verb} {made.path}" + (f" ({made.size:,} bytes)" if not dry_run else ""))
+    effects.done(summary, f"wrote {made.path} ({made.size:,} bytes)")
     if key:
+        target = s3_target(settings)
         assert target is not None  # create_backup returns an S3 key only when given a target
-        summary.note(f"{'would copy' if dry_run else 'copied'} to s3://{target.bucket}/{key}")
+        effects.done(summary, f"copied to s3://{target.bucket}/{key}")
     return summary
 
 
@@ -36,23 +36,18 @@ def choices(settings: Settings) -> list[Backup]:
     return list_backups(settings.backups_dir, s3=s3_target(settings))[:CHOICES]
 
 
-def restore(settings: Settings, chosen: Backup, *, dry_run: bool = False) -> Summary:
-    summary = Summary("restore", dry_run=dry_run)
+def restore(settings: Settings, effects: Effects, now: datetime, chosen: Backup) -> Summary:
+    summary = effects.summary("restore")
     summary.note(f"backup {chosen.name} ({chosen.location}, {chosen.size:,} bytes, "
                  f"made {chosen.created:%Y-%m-%d %H:%M} UTC)")
-    if dry_run:
-        from ..backup import validate_backup
-
-        if chosen.location == "local":
-            validate_backup(chosen.path, chosen.engine)
-            summary.note("the archive is valid; a real run would save the current state first, then restore it")
-        return summary
     before = _facts_before(settings, summary)
-    safety = restore_backup(settings.db_uri, chosen, settings.backups_dir, now=settings.now(), s3=s3_target(settings))
+    restored, safety = effects.restore(settings, chosen, now)
+    if not restored:
+        return summary
     summary.count("restored", 1)
     if safety is not None:
         summary.note(f"the state before the restore was saved as {safety.path}")
-    _roll_forward(settings, chosen, before, summary)
+    _roll_forward(settings, chosen, before, now, summary)
     return summary
 
 
@@ -63,7 +58,7 @@ def _facts_before(settings: Settings, summary: Summary) -> dict | None:
     from .rollforward import capture
 
     try:
-        store = open_store(settings.db_uri)
+        store = open_store(settings.db_uri, create=False)
     except BursarError as exc:
         summary.note(f"the current store could not be read before the restore ({exc})")
         return None
@@ -76,12 +71,11 @@ def _facts_before(settings: Settings, summary: Summary) -> dict | None:
         store.close()
 
 
-def _roll_forward(settings: Settings, chosen: Backup, before: dict | None, summary: Summary) -> None:
+def _roll_forward(settings: Settings, chosen: Backup, before: dict | None, now: datetime, summary: Summary) -> None:
     from ..store import open_store
     from . import rollforward
     from .context import JobContext
 
-    now = settings.now()
     ctx = JobContext(settings=settings, store=open_store(settings.db_uri), now=now)
     try:
         rollforward.begin(ctx.store, backup=chosen.name, before=before, now=now)
@@ -90,18 +84,17 @@ def _roll_forward(settings: Settings, chosen: Backup, before: dict | None, summa
                          f"(or add {rollforward.ACCEPT_FLAG} to accept the risk)")
     finally:
         ctx.close()
-        ctx.store.close()
 
 
-def restore_last(settings: Settings, *, dry_run: bool = False) -> Summary:
+def restore_last(settings: Settings, effects: Effects, now: datetime) -> Summary:
     found = choices(settings)
     if not found:
         raise BackupError(f"no backup to restore in {settings.backups_dir}"
                           + (" or S3" if s3_target(settings) else ""))
-    return restore(settings, found[0], dry_run=dry_run)
+    return restore(settings, effects, now, found[0])
 
 
-def restore_choose(settings: Settings, *, pick: int | None, dry_run: bool = False,
+def restore_choose(settings: Settings, effects: Effects, now: datetime, *, pick: int | None,
                    ask: Callable[[str], str] = input) -> Summary:
     found = choices(settings)
     if not found:
@@ -120,4 +113,4 @@ def restore_choose(settings: Settings, *, pick: int | None, dry_run: bool = Fals
         pick = int(answer)
     if not 1 <= pick <= len(found):
         raise UsageError(f"{pick} is not in the list (1 to {len(found)}); nothing was changed")
-    return restore(settings, found[pick - 1], dry_run=dry_run)
+    return restore(settings, effects, now, found[pick - 1])

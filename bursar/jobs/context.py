@@ -1,18 +1,24 @@
-"""What every job is given: settings, the store, the clock, and lazily built clients.
+"""What every job is given: settings, the store, the clock, the effects, and lazily built clients.
 
-Time is an argument: a job reads `ctx.now` (aware, in BURSAR_TIMEZONE), never the wall clock.
+Time is an argument: a job reads `ctx.now` (aware, in BURSAR_TIMEZONE), never the wall clock; the
+CLI reads the clock once per command.  Every side effect outside the store goes through
+`ctx.effects` (bursar.effects): a job never knows whether it is a dry run.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..effects import Effects
 from ..settings import Settings
 from ..sftp import SftpEndpoint
 from ..store import Store
+from ..summary import Summary
 
 if TYPE_CHECKING:  # the HTTP client is imported on first use: most commands never call Alma
     from ..alma.http import AlmaHttp
@@ -25,7 +31,7 @@ class JobContext:
     settings: Settings
     store: Store
     now: datetime
-    dry_run: bool = False
+    effects: Effects = field(default_factory=Effects)
     _alma: AlmaHttp | None = field(default=None, repr=False)
 
     @property
@@ -57,9 +63,17 @@ class JobContext:
         return self._alma
 
     def close(self) -> None:
+        """Release the Alma session and the store (the effects belong to the command)."""
         if self._alma is not None:
             self._alma.close()
             self._alma = None
+        self.store.close()
+
+    def __enter__(self) -> JobContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def midnight(day: date) -> datetime:
@@ -67,11 +81,25 @@ def midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day)
 
 
+@contextmanager
+def recorded(ctx: JobContext, kind: str, summary: Summary) -> Iterator[None]:
+    """Record the job in `jobs`: In Progress, then Success with the summary's counts, or Failed
+    with whatever stopped it (any exception, not only ours)."""
+    job = start_job(ctx, kind)
+    try:
+        yield
+    except BaseException as exc:
+        try:
+            finish_job(ctx, job, error=str(exc) or type(exc).__name__)
+        except Exception:  # the store itself may be what failed: the first error is the one to tell
+            log.debug("could not record the failure of job %s", job, exc_info=True)
+        raise
+    finish_job(ctx, job, summary={"counts": summary.counts, "attention": len(summary.attention)})
+
+
 def start_job(ctx: JobContext, kind: str) -> int | None:
-    """Record a job as In Progress (nothing in a dry run).  Jobs a killed process left
-    'In Progress' are closed as interrupted first, so the history stays truthful."""
-    if ctx.dry_run:
-        return None
+    """Record a job as In Progress.  Jobs a killed process left 'In Progress' are closed as
+    interrupted first, so the history stays truthful."""
     ctx.store.update_where(
         "jobs", {"type": kind, "status": "In Progress"},
         {"status": "Failed", "errorMsg": "interrupted (the process stopped before finishing)",
@@ -90,8 +118,8 @@ def finish_job(ctx: JobContext, job_id: int | None, *, error: str | None = None,
                               "updated": ctx.utc_now}
     if error:
         fields["errorMsg"] = error
-    if summary is not None:
-        fields["summary"] = summary
+    # with the exit code its outcome maps to (0 ok, 3 needs attention, 1 failed), for `status`
+    fields["summary"] = {**(summary or {}), "exitCode": 1 if error else 3 if (summary or {}).get("attention") else 0}
     ctx.store.update("jobs", job_id, fields)
 
 

@@ -17,27 +17,24 @@ later run; it never blocks the others.
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 from .. import bursar_file as bf
-from .. import crash, fs, ledger
-from ..errors import BursarError, FieldTooWide, StoreError
+from .. import crash, ledger
+from ..errors import FieldTooWide, StoreError
 from ..leftovers import export_leftovers
 from ..money import ZERO
 from ..summary import Summary
-from .context import JobContext, finish_job, log, midnight, start_job
+from .context import JobContext, log, midnight, recorded
 from .ledger_store import fine_state
 from .rollforward import settle_sent_lines
 from .send import local_export_ids
 
 
 def run(ctx: JobContext) -> Summary:
-    summary = Summary("exportBurs", dry_run=ctx.dry_run)
-    if not ctx.dry_run:
-        for leftover in export_leftovers(ctx.settings.exports_dir, ctx.settings.file_prefix):
-            log.info("removed %s, left by a run that was killed", leftover)
-    job = start_job(ctx, "BursExport")
-    try:
+    summary = ctx.effects.summary("exportBurs")
+    for leftover in ctx.effects.remove_leftovers(export_leftovers, ctx.settings.exports_dir, ctx.settings.file_prefix):
+        log.info("removed %s, left by a run that was killed", leftover)
+    with recorded(ctx, "BursExport", summary):
         with ctx.store.transaction():
             apply_alma_imports(ctx, summary)
         crash.point("export.after_apply")
@@ -46,10 +43,6 @@ def run(ctx: JobContext) -> Summary:
         crash.point("export.after_build")
         if export is not None:
             write_export(ctx, export, summary)
-    except BursarError as exc:
-        finish_job(ctx, job, error=str(exc))
-        raise
-    finish_job(ctx, job, summary={"counts": summary.counts, "attention": len(summary.attention)})
     return summary
 
 
@@ -164,32 +157,23 @@ def write_export(ctx: JobContext, export: dict, summary: Summary) -> None:
         return
     names: dict[int, str | None] = {}
     totals: dict[int, Decimal] = {}
-    for kind, lines in ((1, charges), (2, reversals)):
+    files = ((bf.CHARGES_KIND, charges), (bf.REVERSALS_KIND, reversals))
+    for kind, lines in files:
         names[kind] = bf.file_name(s.file_prefix, export["exportDate"], export["id"], kind) if lines else None
         totals[kind] = sum((abs(bf.parse_line(line).amount) for line in lines), ZERO)
-    if ctx.dry_run:
-        for kind, lines in ((1, charges), (2, reversals)):
-            name = names[kind]
-            if name is not None:  # named only when it has lines
-                summary.note(f"would write {s.exports_dir / name} ({len(lines)} lines):")
-                summary.notes.extend(f"    |{line}|" for line in lines)
-    else:
-        _ensure_dir(s.exports_dir)
-        for kind, lines in ((1, charges), (2, reversals)):
-            name = names[kind]
-            if name is not None:  # named only when it has lines
-                bf.write_file_atomic(s.exports_dir / name, lines)
-                crash.point(f"export.after_write_{kind}")
-        ctx.store.update("burs_exports", export["id"], {
-            "state": "written", "chargesFilename": names[1], "reversalsFilename": names[2],
-            "numSent": len(charges) + len(reversals), "numCharges": len(charges), "numReversals": len(reversals),
-            "chargesTotal": totals[1], "reversalsTotal": totals[2], "updated": ctx.utc_now,
-        })
+    ctx.effects.ensure_dir(s.exports_dir, "EXPORTS_DIR")
+    for kind, lines in files:
+        name = names[kind]
+        if name is not None:  # named only when it has lines
+            ctx.effects.write_export(s.exports_dir / name, lines)
+            crash.point(f"export.after_write_{kind}")
+    ctx.store.update("burs_exports", export["id"], {
+        "state": "written", "chargesFilename": names[1], "reversalsFilename": names[2],
+        "numSent": len(charges) + len(reversals), "numCharges": len(charges), "numReversals": len(reversals),
+        "chargesTotal": totals[1], "reversalsTotal": totals[2], "updated": ctx.utc_now,
+    })
     summary.count("charge lines", len(charges), totals[1])
     summary.count("reversal lines", len(reversals), totals[2])
     summary.note(f"export {export['id']}: " + ", ".join(n for n in names.values() if n)
                  + f" in {s.exports_dir}")
 
-
-def _ensure_dir(path: Path) -> None:
-    fs.ensure_dir(path, "EXPORTS_DIR")

@@ -46,7 +46,7 @@ from ..rows import (
     parse_transaction,
 )
 from ..summary import Summary
-from .context import JobContext, finish_job, log, midnight, start_job
+from .context import JobContext, log, midnight, recorded
 from .ledger_store import burs_lines
 from .rollforward import settle_sent_lines
 
@@ -75,11 +75,10 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
     ignore = _ignore_list(ctx)
     xref = _load_legacy_xref(ctx)  # checked before anything is fetched, not at the first Sierra fine
     since, incremental = _since(ctx, full)
-    summary = Summary("importAlmaFines", dry_run=ctx.dry_run)
+    summary = ctx.effects.summary("importAlmaFines")
     summary.note(f"asked Alma for changes since {since:%Y-%m-%d %H:%M:%S}"
                  + (" (incremental)" if incremental else " (full)"))
-    job = start_job(ctx, "AlmaImport")
-    try:
+    with recorded(ctx, "AlmaImport", summary):
         with staging(ctx) as tmp:
             staged_trans = _stage(ctx, "All Transactions", trans_path, Path(tmp) / "trans.jsonl",
                                   date_filter(c.TRANSACTIONS_FILTER_COLUMN, since),
@@ -103,11 +102,7 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
                 merger.transactions(staged_trans)
                 settle_sent_lines(ctx, summary)  # after a restore: what the Bursar has, before mirroring payments
                 merger.alma_payments()
-                ctx.store.set_meta(WATERMARK, ctx.local_now.isoformat())
-    except BursarError as exc:
-        finish_job(ctx, job, error=str(exc))
-        raise
-    finish_job(ctx, job, summary={"counts": summary.counts, "attention": len(summary.attention)})
+                ctx.store.set_meta(WATERMARK, ctx.local_now.isoformat(), now=ctx.utc_now)
     return summary
 
 
@@ -131,11 +126,9 @@ def staging(ctx: JobContext) -> Iterator[Path]:
     In STAGING_DIR (created 0700).  A dry run never creates it: when it does not exist yet, the
     dry run stages in a private folder in the system temp folder (same name pattern, same
     cleanup)."""
-    root = ctx.settings.staging_dir
     system_tmp = Path(tempfile.gettempdir())
-    if ctx.dry_run and not root.is_dir():
-        root = system_tmp
-    else:
+    root = ctx.effects.staging_root(ctx.settings.staging_dir, system_tmp)
+    if root != system_tmp:
         fs.ensure_dir(root, "STAGING_DIR")
         _make_private(root)
     for folder in {root, system_tmp}:

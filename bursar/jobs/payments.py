@@ -17,7 +17,6 @@ write happens on this thread.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -26,18 +25,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .. import crash, fs, ledger
+from .. import crash, ledger
 from .. import payment_rules as rules
-from ..alma.fees import Fee, FeeClosed, find_transaction, get_fee, list_fees, pay_fee
+from ..alma.fees import Fee, FeeClosed, find_transaction, get_fee, list_fees
 from ..alma.http import AlmaUncertain
-from ..errors import AlmaDailyLimitError, AlmaError, BursarError, SftpError
+from ..errors import AlmaDailyLimitError, AlmaError, SftpError
 from ..leftovers import payment_leftovers
 from ..money import ZERO
 from ..payments_csv import PaymentFileError, PaymentRow, external_transaction_id, parse_payments, unterminated
 from ..progress import Progress
 from ..sftp import RemoteFile, SftpSession, connect
 from ..summary import Summary
-from .context import JobContext, finish_job, log, sftp_endpoint, start_job
+from .context import JobContext, log, recorded, sftp_endpoint
 from .ledger_store import burs_lines
 
 APPLIED, SKIPPED, PENDING, FAILED = "applied", "skipped", "pending", "failed"
@@ -45,38 +44,31 @@ DECIDED = (APPLIED, SKIPPED)
 
 
 def run(ctx: JobContext) -> Summary:
-    summary = Summary("importAlmaPayments", dry_run=ctx.dry_run)
+    summary = ctx.effects.summary("importAlmaPayments")
     source = sftp_endpoint(ctx, "payments_sftp")
     prefix = ctx.settings.payments_file_prefix
-    if not ctx.dry_run:
-        for leftover in payment_leftovers(ctx.settings.payments_dir, prefix):
-            log.info("removed %s, left by a run that was killed", leftover)
-    job = start_job(ctx, "BursarPayments")
-    try:
-        with tempfile.TemporaryDirectory(prefix="bursar-payments-") as tmp:
-            with connect(source) as session:
-                files, why_none = _new_files(ctx, session, prefix)
-                local = [(f, _fetch(ctx, session, f, Path(tmp), summary)) for f in files]
-            if not files:
-                summary.note(why_none)
-            handled: set[int] = set()
-            by_original = _applied_by_original(ctx)
-            for remote, path in local:
-                if path is None or not _complete(ctx, remote, path, summary):
-                    continue  # taken whole on a later run
-                try:
-                    _process_file(ctx, remote, path, summary, handled, by_original)
-                except PaymentFileError as exc:
-                    # the whole file is unusable (e.g. a column renamed): report it on every run
-                    # until the Bursar's office fixes it; the other files still go through
-                    problem = str(exc).removeprefix(f"payments file {remote.name} ")  # named once, in the ref
-                    summary.flag(f"payment file {remote.name}", f"{problem}; no row of it was used")
+    for leftover in ctx.effects.remove_leftovers(payment_leftovers, ctx.settings.payments_dir, prefix):
+        log.info("removed %s, left by a run that was killed", leftover)
+    with recorded(ctx, "BursarPayments", summary):
+        with connect(source) as session:
+            files, why_none = _new_files(ctx, session, prefix)
+            local = [(f, _fetch(ctx, session, f, summary)) for f in files]
+        if not files:
+            summary.note(why_none)
+        handled: set[int] = set()
+        by_original = _applied_by_original(ctx)
+        for remote, path in local:
+            if path is None or not _complete(ctx, remote, path, summary):
+                continue  # taken whole on a later run
+            try:
+                _process_file(ctx, remote, path, summary, handled, by_original)
+            except PaymentFileError as exc:
+                # the whole file is unusable (e.g. a column renamed): report it on every run
+                # until the Bursar's office fixes it; the other files still go through
+                problem = str(exc).removeprefix(f"payments file {remote.name} ")  # named once, in the ref
+                summary.flag(f"payment file {remote.name}", f"{problem}; no row of it was used")
         _retry_unsettled(ctx, summary, handled)
-    except BursarError as exc:
-        finish_job(ctx, job, error=str(exc))
-        raise
     _report_unapplied(ctx, summary)
-    finish_job(ctx, job, summary={"counts": summary.counts, "attention": len(summary.attention)})
     return summary
 
 
@@ -107,17 +99,14 @@ def _new_files(ctx: JobContext, session: SftpSession, prefix: str) -> tuple[list
     return sorted(out, key=lambda f: (f.mtime, f.name)), why_none
 
 
-def _fetch(ctx: JobContext, session: SftpSession, remote: RemoteFile, tmp: Path, summary: Summary) -> Path | None:
-    """Download into PAYMENTS_DIR (a dry run into a temporary folder); the Bursar's copy is
-    never touched (the account may be read-only).  None when the file changed on the server
-    between the listing and the end of the download: it is being written, so it is taken
-    whole on the next run."""
-    folder = tmp if ctx.dry_run else ctx.settings.payments_dir
-    fs.ensure_dir(folder, "PAYMENTS_DIR")
-    path = folder / remote.name
+def _fetch(ctx: JobContext, session: SftpSession, remote: RemoteFile, summary: Summary) -> Path | None:
+    """Download into PAYMENTS_DIR; the Bursar's copy is never touched (the account may be
+    read-only).  None when the file changed on the server between the listing and the end of
+    the download: it is being written, so it is taken whole on the next run."""
+    path: Path | None = None
     failure: SftpError | None = None
     try:
-        session.download(remote.name, path)
+        path = ctx.effects.download(session, remote.name, ctx.settings.payments_dir, "PAYMENTS_DIR")
     except SftpError as exc:  # a short or long read: the file changed under us, or a real failure
         failure = exc
     now = session.stat(remote.name)
@@ -189,8 +178,6 @@ def _process_file(ctx: JobContext, remote: RemoteFile, path: Path, summary: Summ
         existing = store.find_one("burs_payments", {"rowKey": row.key})
         if existing is not None and existing["state"] in DECIDED:
             summary.count("rows settled earlier (not sent again)")
-            if ctx.dry_run:
-                summary.note(f"would leave {row.reference} (line {row.line}): already {existing['state']}")
             continue
         if existing is None:
             existing = _record_new_row(ctx, row, remote.name)
@@ -294,7 +281,7 @@ def _skip(ctx: JobContext, item: _Item, reason: str, summary: Summary) -> None:
     row = item.row
     _set(ctx, item, SKIPPED, _SKIP_REASONS[reason])
     summary.count(f"skipped: {reason}", amount=row["paidAmount"])
-    summary.note(f"{'would skip' if ctx.dry_run else 'skipped'} {row['referenceNumber']} "
+    summary.note(f"skipped {row['referenceNumber']} "
                  f"({row['fileName']} line {row['lineNumber']}, paid {row['paidAmount']}): {_SKIP_REASONS[reason]}")
     if reason in _NEED_ATTENTION:
         summary.flag(f"payment for {row['referenceNumber']}", _SKIP_REASONS[reason])
@@ -338,19 +325,16 @@ def _next_call(ctx: JobContext, item: _Item, summary: Summary) -> Callable[[Any]
         item.stage = "get"
         return lambda http: get_fee(http, item.user_id, item.fee_id)
     if item.stage == "pay":
-        if ctx.dry_run:  # recorded as the real run would leave it, so nothing reads as failed
-            _set(ctx, item, APPLIED, "dry run: would be paid", amountApplied=item.amount)
-            summary.count("would pay", amount=item.amount)
-            summary.note(f"would pay {item.amount} on fee {item.fee_id} (reference {row['referenceNumber']}, "
-                         f"{row['fileName']} line {row['lineNumber']}, paid {row['paidAmount']})")
-            return None
         _set(ctx, item, PENDING, "pay call sent; outcome not yet known", amountApplied=item.amount,
              attempts=(row["attempts"] or 0) + 1)
         crash.point("payments.after_pending")
         comment = _comment(ctx, row)
         method = ctx.settings.payment_method
-        return lambda http: pay_fee(http, item.user_id, item.fee_id, amount=item.amount, method=method,
-                                    external_transaction_id=row["externalTransactionId"], comment=comment)
+        about = (f"reference {row['referenceNumber']}, {row['fileName']} line {row['lineNumber']}, "
+                 f"paid {row['paidAmount']}")
+        return lambda http: ctx.effects.pay(http, item.user_id, item.fee_id, about=about, amount=item.amount,
+                                            method=method, external_transaction_id=row["externalTransactionId"],
+                                            comment=comment)
     return None
 
 

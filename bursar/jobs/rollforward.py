@@ -29,7 +29,6 @@ pays refuses until the evidence is back, or until an operator accepts the risk w
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,7 +64,8 @@ def capture(store: Store) -> dict[str, Any]:
 def begin(store: Store, *, backup: str, before: dict[str, Any] | None, now: datetime) -> None:
     """Mark the freshly restored store as needing a roll-forward (run right after the restore)."""
     store.set_meta(KEY, {"state": "pending", "backup": backup, "before": before,
-                         "restoredAt": now.isoformat(timespec="seconds"), "gaps": []})
+                         "restoredAt": now.isoformat(timespec="seconds"), "gaps": []},
+                   now=now.astimezone(UTC).replace(tzinfo=None, microsecond=0))
 
 
 # -- the evidence ----------------------------------------------------------------------------
@@ -153,7 +153,8 @@ def roll_forward(ctx: JobContext, summary: Summary) -> list[str]:
     top = max(known, default=0)
     if not gaps:  # with a gap nothing may export, and a later roll-forward still needs the ids free
         store.raise_ids("burs_exports", top)
-    store.set_meta(KEY, {**state, "state": "gap" if gaps else "done", "gaps": gaps, "topExportId": top})
+    store.set_meta(KEY, {**state, "state": "gap" if gaps else "done", "gaps": gaps, "topExportId": top},
+                   now=ctx.utc_now)
     if gaps:
         for gap in gaps:
             summary.flag("restore", gap)
@@ -180,9 +181,9 @@ def _delivered_unarchived(ctx: JobContext, files: _ExportFiles, server: dict[str
     present = [p for p in files.paths.values() if p.name in server]
     if not present:
         aside = ctx.settings.exports_dir / SET_ASIDE
-        aside.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ctx.effects.ensure_dir(aside, f"EXPORTS_DIR/{SET_ASIDE}")
         for path in files.paths.values():
-            os.replace(path, aside / path.name)
+            ctx.effects.move(path, aside / path.name)
         summary.note(f"roll-forward: export {files.export_id} ({', '.join(names)}) was written after the backup "
                      f"but never delivered: moved to {aside}; its id is not used again")
         return None
@@ -311,7 +312,7 @@ def check(ctx: JobContext, *, accept: bool) -> None:
         log.warning("restore gap accepted with %s: %s", ACCEPT_FLAG, "; ".join(gaps))
         state = ctx.store.get_meta(KEY)
         ctx.store.raise_ids("burs_exports", int(state.get("topExportId") or 0))
-        ctx.store.set_meta(KEY, {**state, "state": "accepted"})
+        ctx.store.set_meta(KEY, {**state, "state": "accepted"}, now=ctx.utc_now)
         return
     raise RestoreGapError(
         f"after the restore of {state.get('backup')}, pyBursar cannot account for: {'; '.join(gaps)}. Nothing "

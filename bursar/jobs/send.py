@@ -15,14 +15,13 @@ Bursar already has.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .. import bursar_file as bf
-from .. import crash, fs, sftp
+from .. import crash, sftp
 from ..errors import BursarError, SftpError
 from ..summary import Summary
-from .context import JobContext, finish_job, log, sftp_endpoint, start_job
+from .context import JobContext, log, recorded, sftp_endpoint
 
 ARCHIVE = "sent"
 _FILES = (("chargesFilename", "chargesSent"), ("reversalsFilename", "reversalsSent"))
@@ -31,8 +30,9 @@ _FILES = (("chargesFilename", "chargesSent"), ("reversalsFilename", "reversalsSe
 def local_file(ctx: JobContext, name: str) -> Path | None:
     """Where an export file is now: the exports folder, or its archive after upload."""
     for folder in (ctx.settings.exports_dir, ctx.settings.exports_dir / ARCHIVE):
-        if (folder / name).is_file():
-            return folder / name
+        found = ctx.effects.locate(folder / name)
+        if found is not None:
+            return found
     return None
 
 
@@ -61,33 +61,18 @@ def _files(export: dict) -> list[tuple[str, str]]:
 
 
 def run(ctx: JobContext) -> Summary:
-    summary = Summary("sftpToBurs", dry_run=ctx.dry_run)
+    summary = ctx.effects.summary("sftpToBurs")
     exports = unsent_exports(ctx)
     if not exports:
         summary.note("no written export waiting to be sent")
         return summary
-    if ctx.dry_run:
-        for export in exports:
-            for name, _ in _files(export):
-                path = local_file(ctx, name)
-                size = path.stat().st_size if path else "missing"
-                summary.note(f"would upload export {export['id']}: {name} ({size} bytes) "
-                             f"to {ctx.settings.bursar_sftp.directory}")
-            summary.count("exports to send", 1)
-        return summary
     target = sftp_endpoint(ctx, "bursar_sftp")
-    job = start_job(ctx, "BursarSend")
-    try:
-        with sftp.connect(target) as session:
-            on_server = {f.name for f in session.listdir()}
-            # never hand out an export id the Bursar has already seen
-            ctx.store.raise_ids("burs_exports", max(bf.export_ids(ctx.settings.file_prefix, on_server), default=0))
-            for export in exports:
-                _send_export(ctx, session, export, on_server, summary)
-    except BursarError as exc:
-        finish_job(ctx, job, error=str(exc))
-        raise
-    finish_job(ctx, job, summary={"counts": summary.counts, "attention": len(summary.attention)})
+    with recorded(ctx, "BursarSend", summary), sftp.connect(target) as session:
+        on_server = {f.name for f in session.listdir()}
+        # never hand out an export id the Bursar has already seen
+        ctx.store.raise_ids("burs_exports", max(bf.export_ids(ctx.settings.file_prefix, on_server), default=0))
+        for export in exports:
+            _send_export(ctx, session, export, on_server, summary)
     return summary
 
 
@@ -112,17 +97,16 @@ def _send_export(ctx: JobContext, session: sftp.SftpSession, export: dict, on_se
             log.info("%s is already on the server with the same content; not sending it again", name)
             summary.note(f"{name} was already on the server with the same content (not sent again)")
         else:
-            size = session.upload_verified(path, name)
+            size = ctx.effects.upload(session, path, name)
             crash.point("send.after_upload")
-            summary.note(f"uploaded {name} ({size} bytes, content verified)")
+            ctx.effects.done(summary, f"uploaded {name} ({size} bytes, content verified)")
         store.update("burs_exports", export["id"], {sent_field: ctx.utc_now, "updated": ctx.utc_now})
     crash.point("send.before_archive")
-    archive = ctx.settings.exports_dir / ARCHIVE
-    fs.ensure_dir(archive, f"EXPORTS_DIR/{ARCHIVE}")
+    archive = ctx.effects.ensure_dir(ctx.settings.exports_dir / ARCHIVE, f"EXPORTS_DIR/{ARCHIVE}")
     for name_field, _ in _FILES:
         name = export[name_field]
-        if name and (ctx.settings.exports_dir / name).is_file():
-            os.replace(ctx.settings.exports_dir / name, archive / name)
+        if name and ctx.effects.locate(ctx.settings.exports_dir / name) is not None:
+            ctx.effects.move(ctx.settings.exports_dir / name, archive / name)
     crash.point("send.before_mark_sent")
     stamp = ctx.utc_now
     store.update("burs_exports", export["id"], {"state": "sent", "sent_to_bursar": stamp, "updated": stamp})

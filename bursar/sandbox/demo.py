@@ -16,6 +16,7 @@ from datetime import datetime, time
 from pathlib import Path
 
 from .. import settings as settings_mod
+from ..effects import Effects
 from ..jobs import backup as backup_job
 from ..jobs import today
 from ..jobs.context import JobContext
@@ -114,7 +115,7 @@ def run_demo(folder: Path, *, days: int = 3) -> str:
             out.append("")
             paid = [{**call, "time": call.get("time", now)} for call in paid + alma.pay_calls[len(paid):]]
         out.append("== restoreLast: the newest backup, validated, with the current state saved aside first ==")
-        out.append(backup_job.restore_last(settings).render())
+        out.append(backup_job.restore_last(settings, Effects(), settings.now()).render())
     out.append("")
     out.append("Files the Bursar received (sandbox SFTP server):")
     out += [f"  {path}" for path in sorted(uploads.iterdir())] or ["  (none)"]
@@ -127,10 +128,8 @@ def run_demo(folder: Path, *, days: int = 3) -> str:
 
 
 def _today(settings: settings_mod.Settings) -> str:
-    def make_context() -> JobContext:
-        return JobContext(settings=settings, store=open_store(settings.db_uri), now=settings.now())
-
     try:
-        return today.run_chain("today", today.TODAY, make_context, settings, dry_run=False).render()
+        with JobContext(settings=settings, store=open_store(settings.db_uri), now=settings.now()) as ctx:
+            return today.run_chain("today", today.TODAY, ctx).render()
     except today.ChainFailed as exc:
         return exc.summary.render() + f"\n  error: {exc}"

@@ -19,7 +19,7 @@ from bursar.errors import SettingsError, StoreError
 from bursar.store.base import Doc, Store, Where
 from bursar.store.schema import INT, STR
 
-__all__ = ["Doc", "Store", "Where", "open_store", "redact_uri"]
+__all__ = ["Doc", "Store", "Where", "find_store", "no_store", "open_store", "redact_uri", "store_location"]
 
 _SETTING = "BURSAR_DB_URI"
 MONEY_SETTINGS = ("auto", "double", "decimal128")  # BURSAR_MONGO_MONEY
@@ -74,6 +74,34 @@ def open_store(uri: str, *, money: str = "auto", create: bool = True) -> Store:
     scheme = uri.split(":", 1)[0] if ":" in uri else ""
     what = f"unknown scheme '{scheme}'" if scheme else "no scheme"
     raise SettingsError(f"{_SETTING} is not usable ({what}): expected sqlite:///PATH or mongodb://HOST:PORT/DBNAME")
+
+
+def find_store(uri: str, *, money: str = "auto") -> Store | None:
+    """The existing pyBursar store the URI names, opened without creating anything, or None
+    when there is none (no SQLite file; a MongoDB database without any of our documents)."""
+    if (uri or "").strip().lower().startswith("sqlite:"):
+        if not sqlite_path(uri).is_file():
+            return None
+        return open_store(uri, money=money, create=False)
+    store = open_store(uri, money=money, create=False)
+    from bursar.store.schema import ORIGINAL_COLLECTIONS
+
+    if any(store.count(coll) for coll in (*ORIGINAL_COLLECTIONS, "meta")):
+        return store
+    store.close()
+    return None
+
+
+def store_location(uri: str) -> str:
+    """Where the store is, for messages: the SQLite file's absolute path or the redacted URI."""
+    if (uri or "").strip().lower().startswith("sqlite:"):
+        return str(sqlite_path(uri).absolute())
+    return redact_uri(uri)
+
+
+def no_store(uri: str) -> SettingsError:
+    return SettingsError(f"no pyBursar database at {store_location(uri)} "
+                         "(check BURSAR_DB_URI and the working directory)")
 
 
 def sqlite_path(uri: str) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, Protocol
 
 Doc = dict[str, Any]
@@ -75,6 +76,7 @@ class Store(Protocol):
     def get_meta(self, key: str) -> Any:
         """A small JSON value kept under `key` in the `meta` collection, or None."""
 
-    def set_meta(self, key: str, value: Any) -> None: ...
+    def set_meta(self, key: str, value: Any, *, now: datetime | None = None) -> None:
+        """Keep `value` under `key`; `now` (naive UTC, the command's clock) stamps `updated`."""
 
     def close(self) -> None: ...

@@ -691,10 +691,10 @@ class MongoStore:
         doc = self.find_one("meta", {"key": key})
         return None if doc is None else doc["value"]
 
-    def set_meta(self, key: str, value: Any) -> None:
+    def set_meta(self, key: str, value: Any, *, now: datetime | None = None) -> None:
         self._mark()
         c = _COLLECTIONS["meta"]
-        change = self._set(c, {"value": value, "updated": utc_now()})
+        change = self._set(c, {"value": value, "updated": now or utc_now()})
         meta = self._db["meta"]
         with self._guard("write of meta"):
             if meta.update_one({"key": c.encoders["key"](key)}, change).matched_count:

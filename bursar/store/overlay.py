@@ -7,11 +7,35 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
 from typing import Any
 
 from ..errors import StoreError
+from . import validate
 from .base import Doc, Store, Where
+
+
+class EmptyStore:
+    """No store at all, read as an empty one: under an OverlayStore it lets a dry run show what
+    a first run would do without creating anything."""
+
+    engine = "none"
+
+    def find(self, coll: str, where: Where | None = None, **_: Any) -> Iterator[Doc]:
+        return iter(())
+
+    def get(self, coll: str, id: int) -> Doc | None:
+        return None
+
+    def last_id(self, coll: str) -> int:
+        return 0
+
+    def get_meta(self, key: str) -> Any:
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 def _matches(doc: Doc, where: Where | None) -> bool:
@@ -32,25 +56,29 @@ class OverlayStore:
         self._docs: dict[str, dict[int, Doc]] = {}  # changed or inserted documents
         self._deleted: dict[str, set[int]] = {}
         self._next: dict[str, int] = {}
-        self._meta: dict[str, Any] = {}
+        self._in_transaction = False
 
     def _coll(self, coll: str) -> dict[int, Doc]:
         return self._docs.setdefault(coll, {})
 
     def _new_id(self, coll: str) -> int:
         if coll not in self._next:
-            last = next(self.base.find(coll, None, order_by="id", descending=True, limit=1), None)
-            self._next[coll] = (last["id"] if last else 0) + 1
+            self._next[coll] = self.base.last_id(coll) + 1  # the base's counter, not its largest id
         new_id = self._next[coll]
         self._next[coll] += 1
         return new_id
 
     def insert(self, coll: str, doc: Doc) -> int:
+        fields = validate.checked(coll, doc, id_error="a new document must not carry an id (the store assigns it)")
         new_id = self._new_id(coll)
-        self._coll(coll)[new_id] = {**copy.deepcopy(doc), "id": new_id}
+        self._coll(coll)[new_id] = validate.complete(coll, new_id, copy.deepcopy(fields))
+        doc["id"] = new_id
         return new_id
 
     def insert_many(self, coll: str, docs: Iterable[Doc]) -> list[int]:
+        docs = list(docs)
+        for doc in docs:  # all checked before any is written, as the engines do
+            validate.checked(coll, doc, id_error="a new document must not carry an id (the store assigns it)")
         return [self.insert(coll, d) for d in docs]
 
     def put(self, coll: str, doc: Doc) -> None:
@@ -63,13 +91,15 @@ class OverlayStore:
             self._new_id(coll)  # the base's next id, then step back
             self._next[coll] -= 1
         self._next[coll] = max(self._next[coll], new_id + 1)
+        fields = validate.checked(coll, {k: v for k, v in doc.items() if k != "id"}, id_error="")
         self._deleted.get(coll, set()).discard(new_id)
-        self._coll(coll)[new_id] = copy.deepcopy(doc)
+        self._coll(coll)[new_id] = validate.complete(coll, new_id, copy.deepcopy(fields))
 
     def last_id(self, coll: str) -> int:
         return max(self.base.last_id(coll), self._next.get(coll, 1) - 1)
 
     def get(self, coll: str, id: int) -> Doc | None:
+        validate.fields(coll)
         if id in self._deleted.get(coll, ()):
             return None
         if id in self._coll(coll):
@@ -78,12 +108,39 @@ class OverlayStore:
 
     def find(self, coll: str, where: Where | None = None, *, order_by: str = "id",
              descending: bool = False, limit: int | None = None) -> Iterator[Doc]:
+        where = validate.checked_where(coll, where)
+        validate.checked_order(coll, order_by)
+        validate.checked_limit(coll, limit)
+        if order_by == "id":
+            return self._id_batches(coll, where, descending, limit)
+        out = self._matching(coll, where)
+        # as the engines order: NULLs first ascending, ties by id in the same direction
+        out.sort(key=lambda d: (d.get(order_by) is not None, d.get(order_by), d["id"]), reverse=descending)
+        return iter(out[:limit] if limit is not None else out)
+
+    def _matching(self, coll: str, where: Where) -> list[Doc]:
         mine = self._coll(coll)
         deleted = self._deleted.get(coll, set())
         out = [d for d in self.base.find(coll, where) if d["id"] not in mine and d["id"] not in deleted]
         out += [copy.deepcopy(d) for i, d in mine.items() if i not in deleted and _matches(d, where)]
-        out.sort(key=lambda d: (d.get(order_by) is not None, d.get(order_by)), reverse=descending)
-        return iter(out[:limit] if limit is not None else out)
+        return out
+
+    def _id_batches(self, coll: str, where: Where, descending: bool, limit: int | None) -> Iterator[Doc]:
+        """By id in batches, each a fresh query after the last id seen, as the engines read: a
+        caller may change what it iterates over, and sees rows inserted after its position."""
+        last: int | None = None
+        remaining = limit
+        while remaining is None or remaining > 0:
+            rows = [d for d in self._matching(coll, where)
+                    if last is None or (d["id"] < last if descending else d["id"] > last)]
+            rows.sort(key=lambda d: d["id"], reverse=descending)
+            batch = rows[: 1000 if remaining is None else min(1000, remaining)]
+            yield from batch
+            if len(batch) < 1000 or not batch:
+                return
+            last = batch[-1]["id"]
+            if remaining is not None:
+                remaining -= len(batch)
 
     def find_one(self, coll: str, where: Where, *, order_by: str = "id", descending: bool = False) -> Doc | None:
         return next(self.find(coll, where, order_by=order_by, descending=descending, limit=1), None)
@@ -92,9 +149,10 @@ class OverlayStore:
         return sum(1 for _ in self.find(coll, where))
 
     def update(self, coll: str, id: int, fields: Doc) -> None:
+        fields = validate.checked(coll, fields, id_error="the id of a document cannot be changed")
         doc = self.get(coll, id)
         if doc is None:
-            raise StoreError(f"{coll} {id} does not exist")
+            raise StoreError(f"{coll} has no document with id {id}")
         doc.update(copy.deepcopy(fields))
         self._coll(coll)[id] = doc
 
@@ -110,17 +168,38 @@ class OverlayStore:
         return len(ids)
 
     def transaction(self) -> AbstractContextManager[None]:
-        return nullcontext()
+        """Over SQLite, as SQLite: a block that raises leaves nothing behind.  Over MongoDB, as
+        MongoDB: a documented no-op."""
+        if self.engine == "mongodb" or self._in_transaction:
+            return nullcontext()
+        return self._rollback_on_error()
+
+    @contextmanager
+    def _rollback_on_error(self) -> Iterator[None]:
+        saved = copy.deepcopy((self._docs, self._deleted, self._next))
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
+            self._docs, self._deleted, self._next = saved
+            raise
+        finally:
+            self._in_transaction = False
 
     def raise_ids(self, coll: str, floor: int) -> None:
         self._new_id(coll)  # computes the base's next id, then steps back
         self._next[coll] = max(self._next[coll] - 1, floor + 1)
 
     def get_meta(self, key: str) -> Any:
-        return copy.deepcopy(self._meta[key]) if key in self._meta else self.base.get_meta(key)
+        doc = self.find_one("meta", {"key": key})
+        return None if doc is None else doc["value"]
 
-    def set_meta(self, key: str, value: Any) -> None:
-        self._meta[key] = copy.deepcopy(value)
+    def set_meta(self, key: str, value: Any, *, now: datetime | None = None) -> None:
+        from . import utc_now
+
+        stamp = now or utc_now()
+        if not self.update_where("meta", {"key": key}, {"value": value, "updated": stamp}):
+            self.insert("meta", {"key": key, "value": value, "updated": stamp})
 
     def close(self) -> None:
         self.base.close()

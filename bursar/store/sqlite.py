@@ -183,6 +183,29 @@ _TABLES = {name: _Table(name, fields) for name, fields in COLLECTIONS.items()}
 # ---- the store ----------------------------------------------------------------------------
 
 
+def refuse_foreign(path: Path) -> None:
+    """Another program's SQLite file (tables that are not ours, or a layout we did not write) is
+    refused before it is touched: opening it as a store would add our tables to it."""
+    from bursar.errors import SettingsError
+
+    try:
+        con = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True)
+        try:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        raise SettingsError(f"{path} is not a pyBursar database ({one_line(e)}); check BURSAR_DB_URI") from None
+    foreign = sorted(t for t in tables - set(COLLECTIONS) if not t.startswith("sqlite_"))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise SettingsError(f"{path} is not a pyBursar database (it has tables of another program: {shown}); "
+                            "check BURSAR_DB_URI")
+    if tables - {"sqlite_sequence"} and version < 1:  # user_version is our layout marker
+        raise SettingsError(f"{path} is not a pyBursar database (no pyBursar layout marker); check BURSAR_DB_URI")
+
+
 class SqliteStore:
     """The Store protocol on one SQLite file (see the module docstring)."""
 
@@ -192,6 +215,8 @@ class SqliteStore:
         self.path = Path(path).absolute()
         self._depth = 0  # transaction nesting
         self._sql: dict[tuple[Any, ...], Any] = {}  # cached SQL per operation shape
+        if self.path.is_file() and self.path.stat().st_size > 0:
+            refuse_foreign(self.path)  # before anything could change a byte of it
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not self.path.exists():
@@ -588,9 +613,9 @@ class SqliteStore:
         doc = self.find_one("meta", {"key": key})
         return None if doc is None else doc["value"]
 
-    def set_meta(self, key: str, value: Any) -> None:
+    def set_meta(self, key: str, value: Any, *, now: datetime | None = None) -> None:
         with self.transaction():
-            now = utc_now()
+            now = now or utc_now()
             if not self.update_where("meta", {"key": key}, {"value": value, "updated": now}):
                 self.insert("meta", {"key": key, "value": value, "updated": now})
 

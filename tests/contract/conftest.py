@@ -22,12 +22,14 @@ import pytest
 
 from bursar.store.base import Store
 from bursar.store.mongo import MongoStore
+from bursar.store.overlay import OverlayStore
 from bursar.store.sqlite import SqliteStore
 
 MONGODB_URI = os.environ.get("BURSAR_TEST_MONGODB_URI", "").strip()
 
 ENGINES = [
     pytest.param("sqlite", id="sqlite"),
+    pytest.param("overlay", id="overlay-on-sqlite"),  # the dry-run store: the same contract
     pytest.param("mongomock", id="mongomock-smoke"),
     pytest.param(
         "mongodb",
@@ -58,7 +60,7 @@ class Backend:
 
     @property
     def is_mongo(self) -> bool:
-        return self.kind != "sqlite"
+        return self.kind in ("mongomock", "mongodb")
 
 
 def _with_database(uri: str, name: str) -> str:
@@ -73,6 +75,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if kind == "sqlite":
         path = tmp_path / "data" / "store.sqlite3"
         b = Backend(kind, lambda: SqliteStore(path), path=path)
+    elif kind == "overlay":
+        path = tmp_path / "data" / "store.sqlite3"
+        b = Backend(kind, lambda: OverlayStore(SqliteStore(path)), path=path)
     elif kind == "mongomock":
         import mongomock
 
@@ -108,8 +113,14 @@ def store(backend: Backend) -> Store:
 
 @pytest.fixture
 def sqlite_only(backend: Backend) -> None:
-    if backend.is_mongo:
+    if backend.kind != "sqlite":
         pytest.skip("SQLite-only behaviour")
+
+
+@pytest.fixture
+def persistent(backend: Backend) -> None:
+    if backend.kind == "overlay":
+        pytest.skip("the dry-run overlay keeps its writes in memory: nothing outlives the object")
 
 
 @pytest.fixture

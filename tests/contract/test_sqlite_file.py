@@ -3,6 +3,7 @@ tools (backups, an operator with the sqlite3 shell) rely on."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bursar.errors import StoreError
+from bursar.errors import SettingsError, StoreError
 from bursar.store.schema import COLLECTIONS, INDEXES
 from bursar.store.sqlite import USER_VERSION, SqliteStore
 
@@ -76,9 +77,33 @@ def test_microseconds_round_trip(store: SqliteStore) -> None:
     assert store.get("jobs", new_id)["started"] == when  # type: ignore[index]
 
 
-def test_a_file_that_is_not_a_database_is_a_store_error_naming_it(path: Path) -> None:
-    path.write_bytes(b"this is not a database, just some bytes " * 100)
-    with pytest.raises(StoreError, match=str(path)):
+def test_a_file_that_is_not_a_database_is_refused_naming_it_and_left_as_it_was(path: Path) -> None:
+    data = b"this is not a database, just some bytes " * 100
+    path.write_bytes(data)
+    with pytest.raises(SettingsError, match=str(path)):  # exit 2: a settings problem (BURSAR_DB_URI)
+        SqliteStore(path)
+    assert path.read_bytes() == data
+
+
+def test_another_programs_sqlite_file_is_refused_without_changing_a_byte(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount TEXT)")
+    con.execute("INSERT INTO invoices (amount) VALUES ('12.50')")
+    con.commit()
+    con.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(SettingsError, match="not a pyBursar database.*invoices"):
+        SqliteStore(path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert not Path(str(path) + "-wal").exists()
+
+
+def test_a_file_with_some_of_our_tables_but_no_marker_is_refused(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE fines (id INTEGER PRIMARY KEY)")
+    con.commit()
+    con.close()
+    with pytest.raises(SettingsError, match="no pyBursar layout marker"):
         SqliteStore(path)
 
 

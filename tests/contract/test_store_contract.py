@@ -90,7 +90,7 @@ def test_raise_ids_moves_the_next_id_above_the_floor_and_never_lowers_it(store: 
     assert store.insert("patrons", {"almaPatronId": "x"}) == 1  # other collections untouched
 
 
-def test_raise_ids_survives_reopening(store: Store, backend: Backend) -> None:
+def test_raise_ids_survives_reopening(store: Store, backend: Backend, persistent: None) -> None:
     store.insert("burs_exports", {"state": "sent"})
     store.raise_ids("burs_exports", 41)
     store.close()
@@ -488,7 +488,7 @@ def test_meta_get_and_set(store: Store) -> None:
 # ---- persistence and concurrency ----------------------------------------------------------
 
 
-def test_reopening_keeps_data_and_counters(store: Store, backend: Backend) -> None:
+def test_reopening_keeps_data_and_counters(store: Store, backend: Backend, persistent: None) -> None:
     store.insert("fines", fine(1, origAmtAlma=Decimal("12.34")))
     store.insert("fines", fine(2))
     store.delete_where("fines", {"id": 2})
@@ -501,7 +501,7 @@ def test_reopening_keeps_data_and_counters(store: Store, backend: Backend) -> No
     assert again.insert("fines", fine(3)) == 3
 
 
-def test_two_writers_get_distinct_ids(backend: Backend) -> None:
+def test_two_writers_get_distinct_ids(backend: Backend, persistent: None) -> None:
     if backend.kind == "mongomock":
         # measured: two threads doing 2000 $inc each on one mongomock counter got ~3000
         # distinct values.  The real-mongod variant runs this test.

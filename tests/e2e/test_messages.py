@@ -24,6 +24,7 @@ from bursar import backup as backup_mod
 from bursar.alma import columns as c
 from bursar.cli import COMMANDS
 from bursar.sandbox.generator import SANDBOX_REPORTS, install_world
+from bursar.store import open_store
 
 from .conftest import ABS, ROOT
 from .test_direction2 import PREFIX, csv, open_fines, row
@@ -59,6 +60,12 @@ class Slack:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
+
+
+@pytest.fixture
+def store(sandbox) -> None:
+    """An empty pyBursar store: only importAlmaFines and today may start one."""
+    open_store(sandbox.env["BURSAR_DB_URI"]).close()
 
 
 @pytest.fixture
@@ -117,7 +124,7 @@ def test_exports_sent_that_is_a_file(sandbox, slack):
     assert len(slack.failures()) == 1 and f"EXPORTS_DIR/sent {sent}" in slack.failures()[0]
 
 
-def test_payments_dir_that_is_a_file(sandbox, slack):
+def test_payments_dir_that_is_a_file(sandbox, store, slack):
     sandbox.drop_payment_file(f"{PREFIX}_20250701_20260630_20260303.csv", csv([]))
     payments = sandbox.work / "payments"
     payments.write_text("not a folder")
@@ -217,7 +224,7 @@ def test_backups_dir_full_while_compressing_names_the_backups_folder(tmp_path, m
     db.parent.mkdir()
     sqlite3.connect(db).close()
 
-    def full(src: Path, dest: Path) -> None:
+    def full(src: Path, dest: Path, **_: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dest))
 
     monkeypatch.setattr(backup_mod, "_gzip_into", full)
@@ -235,7 +242,7 @@ def _now():
 
 
 @pytest.mark.parametrize("case", ["unknown key", "folder", "garbage"])
-def test_known_hosts_problems_say_what_to_do(sandbox, tmp_path, case):
+def test_known_hosts_problems_say_what_to_do(sandbox, store, tmp_path, case):
     known_hosts = tmp_path / "kh"
     if case == "unknown key":
         known_hosts.write_text("")
@@ -286,7 +293,7 @@ def test_lock_held_shows_the_holders_command(sandbox):
                               f"2026-03-02T06:00:00-07:00) holds the lock {lock}; try again when it has finished"]
 
 
-def test_a_wrong_payments_file_prefix_says_files_exist_but_none_matches(sandbox):
+def test_a_wrong_payments_file_prefix_says_files_exist_but_none_matches(sandbox, store):
     sandbox.drop_payment_file("LIBRARY_PAYMENTS_20260303.csv", csv([]))
     sandbox.drop_payment_file("LIBRARY_PAYMENTS_20260304.csv", csv([]))
     result = sandbox.run("importAlmaPayments", day=sandbox.worlds[0].day)
@@ -296,7 +303,7 @@ def test_a_wrong_payments_file_prefix_says_files_exist_but_none_matches(sandbox)
     assert "LIBRARY_PAYMENTS_20260303.csv" in result.stdout
 
 
-def test_no_payment_file_at_all_is_told_apart(sandbox):
+def test_no_payment_file_at_all_is_told_apart(sandbox, store):
     result = sandbox.run("importAlmaPayments", day=sandbox.worlds[0].day)
     assert result.returncode == 0
     assert "no new payment file in /bursar/outgoing (the folder is empty)" in result.stdout

@@ -60,7 +60,7 @@ def test_migrate_usage_errors(sandbox):
     missing = sandbox.run("migrate", day=world.day)
     assert missing.returncode == 2 and "--to" in missing.stderr
     nothing = sandbox.run("migrate", "--to", f"sqlite:///{sandbox.work / 'copy.sqlite3'}", day=world.day)
-    assert nothing.returncode == 1 and "does not exist" in nothing.stderr  # no store yet: none is made
+    assert nothing.returncode == 2 and "no pyBursar database at" in nothing.stderr  # no store yet: none is made
     assert not (sandbox.work / "copy.sqlite3").exists()
     open_store(sandbox.env["BURSAR_DB_URI"]).close()  # an empty store
     itself = sandbox.run("migrate", "--to", sandbox.env["BURSAR_DB_URI"], day=world.day)

@@ -96,13 +96,30 @@ def test_pay_fines_is_payments_then_backup(sandbox):
     assert "backupDB: backups" in result.stdout and len(backups(sandbox)) == 4
 
 
-def test_a_failed_step_stops_the_chain_but_still_backs_up(sandbox):
+def test_a_failed_upload_does_not_stop_the_payments_and_the_backup_still_runs(sandbox):
+    """The two directions are independent: a wrong upload password stops Direction 1 at
+    sftpToBurs, and the Bursar's payments are still applied."""
+    files = payment_files(sandbox.worlds)
+    assert sandbox.run("today", day=sandbox.install(0).day).returncode in (0, 3)
+    world = sandbox.worlds[1]
+    install_world_keeping_payments(sandbox.alma, fold_payments(world, [], now=datetime.combine(world.day, dtime(18))))
+    sandbox.drop_payment_file(files[1].name, files[1].data, mtime=1001)
+    sandbox.env["BURSAR_SFTP_PASSWORD"] = "wrong"
+    result = sandbox.run("today", day=world.day)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "sftpToBurs failed" in result.stdout and "importAlmaPayments: applied in Alma" in result.stdout
+    assert "today failed at sftpToBurs" in result.stderr and "Traceback" not in result.stderr
+    assert paid_per_fee(sandbox) == {fee: amount for fee, amount in files[1].expected.items() if amount}
+    assert len(backups(sandbox)) == 2
+
+
+def test_every_failed_step_is_named(sandbox):
     day = sandbox.install(0).day
     sandbox.env["BURSAR_SFTP_PASSWORD"] = "wrong"
+    sandbox.env["PAYMENTS_SFTP_PASSWORD"] = "wrong too"
     result = sandbox.run("today", day=day)
     assert result.returncode == 1
-    assert "sftpToBurs failed" in result.stdout and "importAlmaPayments" not in result.stdout
-    assert "today stopped at sftpToBurs" in result.stderr and "Traceback" not in result.stderr
+    assert "today failed at sftpToBurs, importAlmaPayments" in result.stderr
     assert len(backups(sandbox)) == 1
 
 

@@ -10,7 +10,17 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from .test_direction2 import PREFIX, csv, paid_day, pays, row  # noqa: F401 (paid_day is a fixture)
+import pytest
+
+from .test_direction1 import run_day
+from .test_direction2 import PREFIX, csv, open_fines, pays, row
+
+
+@pytest.fixture
+def paid_day(sandbox):
+    """Day 1 of Direction 1 done; five open fines A-E."""
+    run_day(sandbox, 0)
+    return open_fines(sandbox, 5)
 
 NOW = "2026-03-03T18:00:00"  # sandbox.run sets BURSAR_NOW to 18:00 local time on the day
 

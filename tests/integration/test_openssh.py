@@ -206,10 +206,12 @@ def test_an_unknown_host_key_is_refused(
     endpoint = openssh.endpoint(remote_dir, known_hosts=known_hosts)
     with pytest.raises(SftpError) as caught:
         connect(endpoint, timeout=TIMEOUT)
-    assert str(caught.value) == (
+    assert str(caught.value).startswith(
         f"BURSAR_SFTP: host key for [{openssh.host}]:{openssh.port} is not in "
-        f"SFTP_KNOWN_HOSTS ({known_hosts}); refusing to connect"
+        f"SFTP_KNOWN_HOSTS ({known_hosts}); refusing to connect. The server offered the "
     )
+    # the line to add, once checked with the Bursar's office, is exactly the server's key
+    assert str(caught.value).endswith(f"[{openssh.host}]:{openssh.port} {openssh.host_key_line}")
 
 
 def test_a_changed_host_key_is_refused(
