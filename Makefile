@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test chaos bench lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ demo: $(VENV)/.installed  ## run Direction 1 end to end on the built-in sandbox
 test: $(VENV)/.installed  ## the whole test suite (installs Debian's OpenSSH for its integration test when it can)
 	-sh scripts/ensure-openssh.sh
 	$(PY) -m pytest -n 2 -q
+
+chaos: $(VENV)/.installed  ## the long kill sweep: today killed at POINTS more moments (minutes; not in make test)
+	BURSAR_CHAOS_POINTS=$${POINTS:-24} $(PY) -m pytest -n 2 -q tests/e2e/test_kill_sweep.py
 
 bench: $(VENV)/.installed  ## benchmarks (minutes; never part of `make test`)
 	$(PY) bench/import_export.py

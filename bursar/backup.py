@@ -563,8 +563,7 @@ def create_backup(
         return planned, (s3.key(name) if s3 is not None else None)
 
     _make_dir(backups_dir)
-    for path in backup_leftovers(backups_dir):  # a killed run's temporary copies: patron data
-        log.info("removed %s, left by a run that was killed", path)
+    backup_leftovers(backups_dir)  # a killed run's temporary copies: patron data
     tmp = _archive(db_uri, engine, backups_dir, strict=True)
     try:
         final = _place(tmp, backups_dir, engine, created)
@@ -677,8 +676,7 @@ def restore_backup(
     folders = [backups_dir, backups_dir / SAFETY_DIR]
     if engine == "sqlite":
         folders.append(sqlite_path(db_uri).parent)
-    for path in backup_leftovers(*folders):  # a killed restore's staged copies: patron data
-        log.info("removed %s, left by a run that was killed", path)
+    backup_leftovers(*folders)  # a killed restore's staged copies: patron data
     fetched: Path | None = None
     try:
         archive = backup.path

@@ -16,8 +16,11 @@ them), and only names it creates itself:
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
+
+log = logging.getLogger("bursar")
 
 _RANDOM = r"[a-z0-9_]{8}"  # what tempfile.mkstemp puts between prefix and suffix
 BACKUP_TMP = re.compile(rf"^\.pybursar-tmp-{_RANDOM}\.(sqlite3|sqlite\.gz|archive\.gz|restore|sqlite|archive)"
@@ -41,6 +44,7 @@ def _remove(folder: Path, wanted: re.Pattern[str], name_ok: object = None) -> li
         try:
             path.unlink()
             removed.append(path)
+            log.info("removed %s, left by a run that was killed", path)
         except OSError:
             pass  # the next run tries again
     return removed

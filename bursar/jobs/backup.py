@@ -59,16 +59,13 @@ def _facts_before(settings: Settings, summary: Summary) -> dict | None:
 
     try:
         store = open_store(settings.db_uri, create=False)
+        try:
+            return capture(store)
+        finally:
+            store.close()
     except BursarError as exc:
         summary.note(f"the current store could not be read before the restore ({exc})")
         return None
-    try:
-        return capture(store)
-    except BursarError as exc:
-        summary.note(f"the current store could not be read before the restore ({exc})")
-        return None
-    finally:
-        store.close()
 
 
 def _roll_forward(settings: Settings, chosen: Backup, before: dict | None, now: datetime, summary: Summary) -> None:

@@ -24,7 +24,7 @@ from ..errors import FieldTooWide, StoreError
 from ..leftovers import export_leftovers
 from ..money import ZERO
 from ..summary import Summary
-from .context import JobContext, log, midnight, recorded
+from .context import JobContext, midnight, recorded
 from .ledger_store import fine_state
 from .rollforward import settle_sent_lines
 from .send import local_export_ids
@@ -32,8 +32,7 @@ from .send import local_export_ids
 
 def run(ctx: JobContext) -> Summary:
     summary = ctx.effects.summary("exportBurs")
-    for leftover in ctx.effects.remove_leftovers(export_leftovers, ctx.settings.exports_dir, ctx.settings.file_prefix):
-        log.info("removed %s, left by a run that was killed", leftover)
+    ctx.effects.remove_leftovers(export_leftovers, ctx.settings.exports_dir, ctx.settings.file_prefix)
     with recorded(ctx, "BursExport", summary):
         with ctx.store.transaction():
             apply_alma_imports(ctx, summary)

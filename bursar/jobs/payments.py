@@ -47,8 +47,7 @@ def run(ctx: JobContext) -> Summary:
     summary = ctx.effects.summary("importAlmaPayments")
     source = sftp_endpoint(ctx, "payments_sftp")
     prefix = ctx.settings.payments_file_prefix
-    for leftover in ctx.effects.remove_leftovers(payment_leftovers, ctx.settings.payments_dir, prefix):
-        log.info("removed %s, left by a run that was killed", leftover)
+    ctx.effects.remove_leftovers(payment_leftovers, ctx.settings.payments_dir, prefix)
     with recorded(ctx, "BursarPayments", summary):
         with connect(source) as session:
             files, why_none = _new_files(ctx, session, prefix)
