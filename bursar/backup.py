@@ -298,23 +298,17 @@ def _sqlite_snapshot(db: Path, dest: Path, *, strict: bool) -> None:
 def _check_sqlite_file(path: Path, label: str) -> None:
     """A decompressed SQLite backup is usable: it opens, passes integrity_check, and has every
     table of the store's schema."""
-    from bursar.store.sqlite import USER_VERSION
+    from bursar.store.sqlite import USER_VERSION, read_layout
 
     try:
-        con = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True)
-        try:
-            rows = con.execute("PRAGMA integrity_check").fetchall()
-            if rows != [("ok",)]:
-                first = rows[0][0] if rows else "no result"
-                raise BackupError(f"backup {label} failed SQLite's integrity check: {one_line(first)}")
-            version = con.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            con.close()
+        version, tables, rows = read_layout(path, integrity=True)
     except sqlite3.Error as e:
         raise BackupError(f"backup {label} is not a usable SQLite database ({one_line(e)})") from None
     finally:
         _remove_sidecars(path)
+    if rows != [("ok",)]:
+        first = rows[0][0] if rows else "no result"
+        raise BackupError(f"backup {label} failed SQLite's integrity check: {one_line(first)}")
     missing = sorted(set(ORIGINAL_COLLECTIONS) - tables)
     if missing:
         raise BackupError(f"backup {label} is not a pyBursar database (missing tables: {', '.join(missing)})")

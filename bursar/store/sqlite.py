@@ -183,18 +183,26 @@ _TABLES = {name: _Table(name, fields) for name, fields in COLLECTIONS.items()}
 # ---- the store ----------------------------------------------------------------------------
 
 
+def read_layout(path: Path, *, integrity: bool = False) -> tuple[int, set[str], list[Any]]:
+    """(user_version, table names, integrity_check rows or []) of a SQLite file, read-only:
+    nothing about the file changes.  sqlite3.Error when it is not a SQLite database."""
+    con = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True)
+    try:
+        rows = con.execute("PRAGMA integrity_check").fetchall() if integrity else []
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        con.close()
+    return version, tables, rows
+
+
 def refuse_foreign(path: Path) -> None:
     """Another program's SQLite file (tables that are not ours, or a layout we did not write) is
     refused before it is touched: opening it as a store would add our tables to it."""
     from bursar.errors import SettingsError
 
     try:
-        con = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True)
-        try:
-            version = con.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            con.close()
+        version, tables, _ = read_layout(path)
     except sqlite3.Error as e:
         raise SettingsError(f"{path} is not a pyBursar database ({one_line(e)}); check BURSAR_DB_URI") from None
     foreign = sorted(t for t in tables - set(COLLECTIONS) if not t.startswith("sqlite_"))

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime
-from datetime import time as dtime
 
-from bursar.sandbox.payments_gen import fold_payments, install_world_keeping_payments, payment_files
+from .week import Week
 
 LINE = re.compile(r"^ +\|(.{97})\|$", re.M)
 PAY = re.compile(r"would pay (\d+\.\d\d) on fee (\S+)")
 
 
 def test_today_dry_run_prints_what_today_then_does(sandbox):
-    files = payment_files(sandbox.worlds)
-    stamped: list[dict] = []
+    week = Week(sandbox)
     for index, world in enumerate(sandbox.worlds):
-        now = datetime.combine(world.day, dtime(18, 0))
-        install_world_keeping_payments(sandbox.alma, fold_payments(world, stamped, now=now))
-        sandbox.drop_payment_file(files[index].name, files[index].data, mtime=1000 + index)
+        now = week.prepare(index)
         before_files, before_pays = sandbox.uploaded(), len(sandbox.alma.pay_calls)
 
         dry = sandbox.run("today", "--dry-run", day=world.day)
@@ -45,16 +40,14 @@ def test_today_dry_run_prints_what_today_then_does(sandbox):
         assert Counter((fee, amount) for amount, fee in PAY.findall(dry.stdout)) == paid, \
             f"day {index + 1}: the payments differ"
         assert sent_lines or index, "day 1 should send lines"
-        stamped = [{**call, "time": call.get("time", now)}
-                   for call in stamped + sandbox.alma.pay_calls[len(stamped):]]
+        week.finish(now)
 
 
 def test_pay_fines_dry_run_prints_the_pays_pay_fines_then_makes(sandbox):
-    files = payment_files(sandbox.worlds)
-    assert sandbox.run("today", day=sandbox.install(0).day).returncode in (0, 3)
+    week = Week(sandbox)
+    week.today(0)
     world = sandbox.worlds[1]
-    install_world_keeping_payments(sandbox.alma, fold_payments(world, [], now=datetime.combine(world.day, dtime(18))))
-    sandbox.drop_payment_file(files[1].name, files[1].data, mtime=1001)
+    week.prepare(1)
     dry = sandbox.run("payFines", "--dry-run", day=world.day)
     assert dry.returncode in (0, 3), dry.stdout + dry.stderr
     assert "failed" not in dry.stdout and "not yet tried" not in dry.stdout

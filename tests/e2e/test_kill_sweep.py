@@ -23,16 +23,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime
-from datetime import time as dtime
 
 import pytest
 
 from bursar.crash import CRASH_EXIT_CODE
 from bursar.leftovers import BACKUP_TMP
-from bursar.sandbox.payments_gen import fold_payments, install_world_keeping_payments, payment_files
 
 from .conftest import ABS
+from .week import Week
 
 EVENT_POINTS = [
     "analytics.after_page#2", "import.after_stage", "import.mid_merge", "export.after_apply",
@@ -45,30 +43,7 @@ TIME_FRACTIONS = [0.15, 0.45, 0.75] + [round(0.05 + 0.9 * k / max(1, int(os.envi
 TEMP_NAME = re.compile(r"(^\..+\.[a-z0-9_]{8}\.(tmp|part)$)|(^\..+\.part$)")
 
 
-class Week:
-    def __init__(self, sandbox):
-        self.sandbox = sandbox
-        self.files = payment_files(sandbox.worlds)
-        self.stamped: list[dict] = []
-        self.versions: dict[str, set[bytes]] = {}
-        self.outputs: list[str] = []
-
-    def prepare(self, index: int) -> datetime:
-        world = self.sandbox.worlds[index]
-        now = datetime.combine(world.day, dtime(18, 0))
-        install_world_keeping_payments(self.sandbox.alma, fold_payments(world, self.stamped, now=now))
-        self.sandbox.drop_payment_file(self.files[index].name, self.files[index].data, mtime=1000 + index)
-        return now
-
-    def finish(self, now: datetime) -> None:
-        self.stamped = [{**call, "time": call.get("time", now)}
-                        for call in self.stamped + self.sandbox.alma.pay_calls[len(self.stamped):]]
-        self.snapshot()
-
-    def snapshot(self) -> None:
-        for name, data in self.sandbox.uploaded().items():
-            self.versions.setdefault(name, set()).add(data)
-
+class SweepWeek(Week):
     def run_until_clean(self, index: int) -> None:
         for _ in range(4):
             result = self.sandbox.run("today", day=self.sandbox.worlds[index].day)
@@ -108,7 +83,7 @@ def temporary_files(sandbox) -> list[str]:
     return found
 
 
-def check_invariants(week: Week) -> None:
+def check_invariants(week: SweepWeek) -> None:
     sandbox = week.sandbox
     expected = {fee: amount for fee, amount in week.files[-1].expected.items() if amount}
     paid: dict[str, object] = {}
@@ -118,9 +93,7 @@ def check_invariants(week: Week) -> None:
     ids = Counter(c["external_transaction_id"] for c in sandbox.alma.pay_calls)
     assert not [i for i, n in ids.items() if n > 1], "an external_transaction_id reached Alma twice"
     assert all(len(v) == 1 for v in week.versions.values()), "a file on the Bursar's server was replaced"
-    lines = Counter(line for contents in week.versions.values() for data in contents
-                    for line in data.decode("ascii").splitlines())
-    assert not [line for line, n in lines.items() if n > 1], "a line reached the Bursar twice"
+    assert not [line for line, n in week.lines().items() if n > 1], "a line reached the Bursar twice"
     assert temporary_files(sandbox) == []
     assert not [o for o in week.outputs if "Traceback" in o]
 
@@ -131,7 +104,7 @@ def clean_lines(tmp_path_factory, worlds):
     from .conftest import make_sandbox
 
     with make_sandbox(tmp_path_factory.mktemp("clean-week"), worlds) as box:
-        week = Week(box)
+        week = SweepWeek(box)
         took = 0.0
         for index in range(3):
             now = week.prepare(index)
@@ -140,14 +113,12 @@ def clean_lines(tmp_path_factory, worlds):
             if index == 1:
                 took = time.monotonic() - started
             week.finish(now)
-        lines = Counter(line for contents in week.versions.values() for data in contents
-                        for line in data.decode("ascii").splitlines())
-        yield lines, took
+        yield week.lines(), took
 
 
 def sweep(sandbox, clean_lines, **kill) -> None:
     lines, _ = clean_lines
-    week = Week(sandbox)
+    week = SweepWeek(sandbox)
     for index in range(3):
         now = week.prepare(index)
         if index == 1:
@@ -155,8 +126,7 @@ def sweep(sandbox, clean_lines, **kill) -> None:
         week.run_until_clean(index)
         week.finish(now)
     check_invariants(week)
-    assert Counter(line for contents in week.versions.values() for data in contents
-                   for line in data.decode("ascii").splitlines()) == lines
+    assert week.lines() == lines
 
 
 @pytest.mark.parametrize("point", EVENT_POINTS)

@@ -9,8 +9,6 @@ once, export ids go on above the original's, and nothing it billed is billed aga
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import date, datetime
 
 import mongomock
@@ -22,15 +20,11 @@ from bursar.jobs import export, import_fines, send
 from bursar.jobs.context import JobContext
 from bursar.store.mongo import MongoStore
 
+from .mongo import ENGINES, mongo_target
+
 T = datetime(2026, 2, 27, 14, 0, 0)
 BILLED, UNSENT = "9990000000000007", "9990000000000008"
 UNSENT_NAME = "LIB_charges.dat.20260228.41.1"
-
-
-def _engines():
-    yield pytest.param("mongomock", id="mongomock-smoke")
-    yield pytest.param("mongod", id="mongodb", marks=pytest.mark.skipif(
-        not os.environ.get("BURSAR_TEST_MONGODB_URI"), reason="BURSAR_TEST_MONGODB_URI is not set (no mongod here)"))
 
 
 def legacy_line(ref: str, amount: str) -> str:
@@ -71,18 +65,10 @@ def seed_original_database(db) -> None:
                         "finished": T, "created": T, "updated": T})
 
 
-@pytest.mark.parametrize("engine", list(_engines()))
+@pytest.mark.parametrize("engine", ENGINES)
 def test_the_original_database_carries_on_and_its_unsent_export_is_sent_once(sandbox, engine):
-    if engine == "mongomock":
-        client = mongomock.MongoClient()
-        uri = "mongodb://localhost:27017/almabursar"
-    else:
-        import pymongo
-
-        uri = os.environ["BURSAR_TEST_MONGODB_URI"].rsplit("/", 1)[0] + f"/bursar_test_{uuid.uuid4().hex[:8]}"
-        client = pymongo.MongoClient(uri)
-    db = client[uri.rsplit("/", 1)[1]]
-    try:
+    with mongo_target(engine) as (uri, client):
+        db = client[uri.rsplit("/", 1)[1]]
         seed_original_database(db)
         sandbox.exports_dir.mkdir(parents=True)
         unsent = legacy_line(UNSENT, "3.10") + "\n"
@@ -118,10 +104,6 @@ def test_the_original_database_carries_on_and_its_unsent_export_is_sent_once(san
         second = step(send.run, sandbox.install(1).day)
         assert "no written export waiting" in second.render()
         assert sandbox.uploaded() == uploaded
-    finally:
-        if engine == "mongod":
-            client.drop_database(uri.rsplit("/", 1)[1])
-        client.close()
 
 
 def test_an_unsent_export_of_the_original_without_its_files_is_reported(sandbox):

@@ -8,10 +8,6 @@ goes against a real mongod.
 
 from __future__ import annotations
 
-import os
-import uuid
-
-import mongomock
 import pytest
 
 from bursar import settings as settings_mod
@@ -19,26 +15,13 @@ from bursar.jobs import export, import_fines, send
 from bursar.jobs.context import JobContext
 from bursar.store.mongo import MongoStore
 
+from .mongo import ENGINES, mongo_target
 from .test_direction1 import GOLDEN
 
 
-def _engines():
-    yield pytest.param("mongomock", id="mongomock-smoke")
-    yield pytest.param("mongod", id="mongodb", marks=pytest.mark.skipif(
-        not os.environ.get("BURSAR_TEST_MONGODB_URI"), reason="BURSAR_TEST_MONGODB_URI is not set (no mongod here)"))
-
-
-@pytest.mark.parametrize("engine", list(_engines()))
+@pytest.mark.parametrize("engine", ENGINES)
 def test_three_days_on_mongodb_match_the_golden_files(sandbox, engine):
-    if engine == "mongomock":
-        client = mongomock.MongoClient()
-        uri = "mongodb://localhost:27017/almabursar"
-    else:
-        import pymongo
-
-        uri = os.environ["BURSAR_TEST_MONGODB_URI"].rsplit("/", 1)[0] + f"/bursar_test_{uuid.uuid4().hex[:8]}"
-        client = pymongo.MongoClient(uri)
-    try:
+    with mongo_target(engine) as (uri, client):
         for index in range(len(sandbox.worlds)):
             world = sandbox.install(index)
             env = {**sandbox.env, "BURSAR_NOW": f"{world.day.isoformat()}T18:00:00"}
@@ -53,7 +36,3 @@ def test_three_days_on_mongodb_match_the_golden_files(sandbox, engine):
                 assert summary.exit_code in (0, 3), summary.render()
         expected = {p.name: p.read_bytes() for p in sorted(GOLDEN.glob("LIB_charges.dat.*"))}
         assert sandbox.uploaded() == expected
-    finally:
-        if engine == "mongod":
-            client.drop_database(uri.rsplit("/", 1)[1])
-        client.close()

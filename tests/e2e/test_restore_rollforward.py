@@ -10,53 +10,12 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from datetime import datetime
-from datetime import time as dtime
 
 import pytest
 
-from bursar.sandbox.payments_gen import fold_payments, install_world_keeping_payments, payment_files
-
 from .conftest import Sandbox, make_sandbox
 from .test_operations import backups
-
-
-class Week:
-    """Drives one sandbox through the cron week and records every version of every file that
-    reached the Bursar's server."""
-
-    def __init__(self, sandbox: Sandbox):
-        self.sandbox = sandbox
-        self.files = payment_files(sandbox.worlds)
-        self.stamped: list[dict] = []
-        self.versions: dict[str, set[bytes]] = {}
-
-    def today(self, index: int, *, expect=(0, 3)):
-        sandbox, world = self.sandbox, self.sandbox.worlds[index]
-        now = datetime.combine(world.day, dtime(18, 0))
-        install_world_keeping_payments(sandbox.alma, fold_payments(world, self.stamped, now=now))
-        sandbox.drop_payment_file(self.files[index].name, self.files[index].data, mtime=1000 + index)
-        result = sandbox.run("today", day=world.day)
-        assert result.returncode in expect, result.stdout + result.stderr
-        assert "Traceback" not in result.stderr
-        self.stamped = [{**call, "time": call.get("time", now)}
-                        for call in self.stamped + sandbox.alma.pay_calls[len(self.stamped):]]
-        self.snapshot()
-        return result
-
-    def snapshot(self) -> None:
-        for name, data in self.sandbox.uploaded().items():
-            self.versions.setdefault(name, set()).add(data)
-
-    def lines(self) -> Counter:
-        out: Counter = Counter()
-        for contents in self.versions.values():
-            for data in contents:
-                out.update(data.decode("ascii").splitlines())
-        return out
-
-    def paid(self) -> Counter:
-        return Counter((c["fee_id"], c["amount"]) for c in self.sandbox.alma.pay_calls)
+from .week import Week
 
 
 @pytest.fixture
