@@ -3,7 +3,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test chaos bench lint clean
+.PHONY: install demo test chaos bench lint clean
+
+install:  ## production: a venv with requirements.txt only (no test tools); then run .venv/bin/python abs.py doctor
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "pyBursar needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@echo "installed: $(PY) abs.py help   (next: cp .env.example .env; chmod 600 .env; $(PY) abs.py doctor)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

@@ -202,6 +202,73 @@ def _migrate(args: argparse.Namespace, dispatch: Dispatch) -> Summary:
                dry_run=dispatch.dry_run)
 
 
+def _doctor_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--notify", action="store_true", help="also send a test message to each notification set up")
+
+
+def _doctor(args: argparse.Namespace, settings: None) -> str:
+    from .jobs import doctor  # loads the settings itself: a bad one is a line of the checklist
+
+    return doctor.run(notify=args.notify, quiet=args.quiet)
+
+
+def _status_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="the same content as JSON, for monitoring tools")
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> str:
+    from .jobs.status import status
+
+    return status(settings, as_json=args.json)
+
+
+def _sandbox_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", default="sandbox", help="folder for the sandbox's .env, database and files")
+    parser.add_argument("--force", action="store_true", help="replace an existing DIR/.env (the rest is kept)")
+    parser.add_argument("--days", type=_positive_days, default=30, help="simulated days available (1 to 366)")
+    parser.add_argument("--day", type=_positive_days, default=1, help="start at this simulated day")
+    parser.add_argument("--next-day", action="store_true",
+                        help="move a running sandbox in DIR to its next simulated day, then exit")
+
+
+def _sandbox(args: argparse.Namespace, settings: None) -> str:
+    from .sandbox import serve
+
+    if args.next_day:
+        return serve.next_day(Path(args.dir))
+    return serve.serve(Path(args.dir), force=args.force, days=args.days, start_day=args.day)
+
+
+def _after_run(settings: Settings, command: str, started: object, *, exit_code: int,
+               summary: Summary | None = None, error: str | None = None, ran: bool = True) -> None:
+    """After a real (not dry) run: e-mail, the run's record for `status` (not for a run that
+    never started: the lock was busy), and the dead-man's switch ping.  Each one only ever logs
+    a warning: none of them can fail the run."""
+    from datetime import datetime
+
+    from . import healthcheck, mail
+    from .jobs.status import record_run
+
+    assert isinstance(started, datetime)
+    mailed = mail.mail_run(settings, summary) if error is None and summary is not None else \
+        mail.mail_failure(settings, command, error or "failed", summary)
+    recorded = record_run(settings, command, started=started, finished=settings.now(), exit_code=exit_code,
+                          error=error, summary=summary) if ran else None
+    text = summary.render() if summary is not None else ""
+    for warning in (*mailed, recorded,
+                    healthcheck.ping(settings, healthcheck.event_for(exit_code), f"{error or ''}\n{text}")):
+        if warning:
+            log.warning("%s", warning)
+
+
+def _ping_start(settings: Settings) -> None:
+    from . import healthcheck
+
+    warning = healthcheck.ping(settings, "start")
+    if warning:
+        log.warning("%s", warning)
+
+
 COMMANDS: list[Command] = [
     Command("help", "list every command with an example line", "", _no_args, _help,
             mutates=False, needs_settings=False),
@@ -228,15 +295,23 @@ COMMANDS: list[Command] = [
             _read_only(_lookup, root_id="rootAlmaFineId", loan_id="almaLoanId"), mutates=False),
     Command("printLastExport", "print the newest export: id, files, lines, totals, sent time",
             "", _no_args, _read_only(_last_export), mutates=False),
+    Command("doctor", "read-only preflight of every setting, report, server and folder: a checklist (exit 0 / 1)",
+            "", _doctor_args, _doctor, mutates=False, needs_settings=False),
+    Command("status", "last run of each command, staleness, unsent exports, pending payments, open attention items",
+            "", _status_args, _status, mutates=False),
     Command("migrate", "copy the whole store into a new, empty one (SQLite or MongoDB), verified by counts and totals",
             "--to sqlite:///data/bursar-copy.sqlite3", _migrate_args, _migrate),
     Command("demo", "run today's jobs on the built-in sandbox (fake Alma + SFTP) into ./demo",
             "", _demo_args, _demo, mutates=False, needs_settings=False),
+    Command("sandbox", "start the built-in sandbox Alma + SFTP servers (Ctrl-C stops them) and write their .env",
+            "--dir sandbox", _sandbox_args, _sandbox, mutates=False, needs_settings=False),
 ]
 _BY_NAME = {c.name: c for c in COMMANDS}
 
 
 def _invocation() -> str:
+    if Path(sys.argv[0]).name == "pybursar":  # the console script of `pip install .` / pipx
+        return "pybursar"
     script = Path(__file__).resolve().parent.parent / "abs.py"
     try:
         shown = script.relative_to(Path.cwd())
@@ -444,7 +519,7 @@ def _run_mutating(command: Command, args: argparse.Namespace, settings: Settings
     from contextlib import nullcontext
 
     from .dispatch import Dispatch
-    from .lock import run_lock
+    from .lock import LockBusy, run_lock
     from .notify import notify_failure, notify_run
 
     dispatch = Dispatch.make(settings, command.name, dry_run=args.dry_run,
@@ -455,6 +530,8 @@ def _run_mutating(command: Command, args: argparse.Namespace, settings: Settings
     lock = nullcontext() if args.dry_run else run_lock(settings.lock_file, command=command.name, now=started)
     try:
         with lock:
+            if not args.dry_run:  # the dead-man's switch: after the lock, so a refused run never starts it
+                _ping_start(settings)
             result = command.run(args, dispatch)
     except BaseException as exc:
         dispatch.close()
@@ -467,6 +544,9 @@ def _run_mutating(command: Command, args: argparse.Namespace, settings: Settings
         if message is not None and not args.dry_run:
             for warning in notify_failure(settings, command.name, message):
                 log.warning("%s", warning)
+            _after_run(settings, command.name, started, exit_code=getattr(exc, "exit_code", EXIT_FAILED),
+                       summary=summary if isinstance(summary, Summary) else None, error=message,
+                       ran=not isinstance(exc, LockBusy))
         raise
     dispatch.close()
     assert isinstance(result, Summary)
@@ -482,4 +562,5 @@ def _run_mutating(command: Command, args: argparse.Namespace, settings: Settings
     if not args.dry_run:
         for warning in notify_run(settings, result):
             log.warning("%s", warning)
+        _after_run(settings, command.name, started, exit_code=result.exit_code, summary=result)
     return result.exit_code

@@ -70,6 +70,37 @@ def run_lock(path: Path, *, command: str, now: datetime) -> Iterator[None]:
         os.close(fd)
 
 
+def lock_holder(path: Path) -> str | None:
+    """Who holds the run lock now ("pid 123, today, started ..."), or None when it is free.
+
+    Read-only, and it never takes the lock itself, not even for an instant (a cron run starting
+    in that instant would be refused): on Linux the kernel's table of flock locks
+    (/proc/locks) is read for the file's inode.  A missing lock file is simply free."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise BursarError(f"cannot read the lock file: {describe(exc, 'BURSAR_LOCK_FILE', path)}") from None
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        raise BursarError("cannot tell whether the run lock is held (no /proc/locks on this system)") from None
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(info.st_ino):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return f"pid {fields[4]}"
+            try:
+                pid, command, started = _holder(fd)
+            finally:
+                os.close(fd)
+            return f"pid {fields[4]}, {command or 'unknown command'}, started {started}"
+    return None
+
+
 def _holder(fd: int) -> tuple[str, str | None, str]:
     """The holder's pid, command and start time from the file.  A holder that has just taken
     the lock may not have written yet, so an empty file is re-read a few times before giving up."""

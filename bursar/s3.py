@@ -158,6 +158,16 @@ def list_objects(target: S3Target) -> list[tuple[str, int, datetime]]:
     return out
 
 
+def delete(target: S3Target, key: str) -> None:
+    """Remove one object (doctor's probe; backups are never deleted from S3 by pyBursar)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        _client(target).delete_object(Bucket=target.bucket, Key=key)
+    except (BotoCoreError, ClientError) as e:
+        raise _failed(f"S3 delete of {target.describe(key)}", e) from None
+
+
 def download(target: S3Target, key: str, dest: Path) -> None:
     """Fetch one object to `dest` (a temporary file first, renamed when complete and the
     size matches), so a broken transfer never leaves a half file under the real name."""

@@ -85,6 +85,18 @@ SETTINGS: list[Setting] = [
     Setting("S3_ENDPOINT_URL", None, "S3-compatible endpoint (unset: AWS)"),
     Setting("SLACK_WEBHOOK_URL", None, "Slack incoming webhook for run summaries (off when unset)", secret=True),
     Setting("SLACK_ERROR_WEBHOOK_URL", None, "Slack incoming webhook for failures (off when unset)", secret=True),
+    Setting("SMTP_HOST", None, "mail server for run summaries and failures by e-mail (off when unset)"),
+    Setting("SMTP_PORT", None, "mail server port (unset: 587 for starttls, 465 for tls, 25 for none)"),
+    Setting("SMTP_SECURITY", "starttls", "starttls, tls (implicit TLS, often port 465) or none (no login then, "
+            "unless the host is loopback)"),
+    Setting("SMTP_USER", None, "mail server login (unset: no login)"),
+    Setting("SMTP_PASSWORD", None, "mail server password (with SMTP_USER)", secret=True),
+    Setting("MAIL_FROM", None, "sender of the e-mails, e.g. pyBursar <library-systems@example.edu>"),
+    Setting("MAIL_TO", None, "run summaries go to these addresses (comma-separated)"),
+    Setting("MAIL_ERRORS_TO", None, "failures and runs that need attention also go to these (default: MAIL_TO)"),
+    Setting("HEALTHCHECK_URL", None, "dead-man's switch: pinged at URL/start, URL on success, URL/fail on failure "
+            "(off when unset)", secret=True),
+    Setting("STATUS_STALE_DAYS", "4", "status warns when today has not succeeded for this many days"),
     Setting("LOG_DIR", "logs", "rotating log files"),
     Setting("BURSAR_LOCK_FILE", "data/pybursar.lock", "lock file that keeps runs one at a time"),
     Setting("STAGING_DIR", "data/staging", "private folder (0700) where importAlmaFines stages the reports "
@@ -151,6 +163,7 @@ class Settings:
     fixed_now: datetime | None
     bursar_sftp: SftpSettings
     payments_sftp: SftpSettings
+    status_stale_days: int = 4
     warnings: tuple[str, ...] = ()  # for the console and the log (a too-open .env file)
 
     def get(self, name: str) -> str | None:
@@ -324,6 +337,7 @@ def _validate(raw: dict[str, str | None], base: Path) -> Settings:
         raise SettingsError("BURSAR_SFTP_DIR must be an absolute path on the server")
     if raw["PAYMENTS_SFTP_DIR"] and not str(raw["PAYMENTS_SFTP_DIR"]).startswith("/"):
         raise SettingsError("PAYMENTS_SFTP_DIR must be an absolute path on the server")
+    _check_notifications(raw)
     return Settings(
         values=raw,
         db_uri=str(raw["BURSAR_DB_URI"]),
@@ -357,7 +371,40 @@ def _validate(raw: dict[str, str | None], base: Path) -> Settings:
         fixed_now=fixed_now,
         bursar_sftp=_sftp("BURSAR_SFTP", raw, path),
         payments_sftp=_sftp("PAYMENTS_SFTP", raw, path),
+        status_stale_days=integer("STATUS_STALE_DAYS", 1, 3650),
     )
+
+
+SMTP_SECURITY = ("starttls", "tls", "none")
+
+
+def _check_notifications(raw: dict[str, str | None]) -> None:
+    """E-mail and the dead-man's switch: a half-configured mailer fails here (exit 2, naming the
+    setting), not silently at the end of every run."""
+    from email.utils import getaddresses
+
+    security = str(raw["SMTP_SECURITY"] or "").lower()
+    if security not in SMTP_SECURITY:
+        raise SettingsError(f"SMTP_SECURITY must be starttls, tls or none, got {raw['SMTP_SECURITY']!r}")
+    if raw["SMTP_PORT"]:
+        _parse("SMTP_PORT", raw["SMTP_PORT"], lambda v: _bounded_int(v, 1, 65535), "a port number")
+    host = raw["SMTP_HOST"]
+    if host:
+        for name in ("MAIL_FROM", "MAIL_TO"):
+            if not raw[name]:
+                raise SettingsError(f"SMTP_HOST is set but {name} is not (needed to send e-mail); see .env.example")
+        for name in ("MAIL_FROM", "MAIL_TO", "MAIL_ERRORS_TO"):
+            value = raw[name]
+            if value and not all("@" in addr and " " not in addr for _, addr in getaddresses([value])):
+                raise SettingsError(f"{name} must be e-mail addresses separated by commas, got {value!r}")
+        if bool(raw["SMTP_USER"]) != bool(raw["SMTP_PASSWORD"]):
+            raise SettingsError("SMTP_USER and SMTP_PASSWORD go together: set both to log in, or neither")
+        if raw["SMTP_USER"] and security == "none" and not _is_loopback(host):
+            raise SettingsError("SMTP_SECURITY=none would send SMTP_PASSWORD in clear; use starttls or tls "
+                                "(none with a login is allowed only for a loopback host)")
+    url = raw["HEALTHCHECK_URL"]
+    if url and not re.match(r"^https?://[^/\s]+\S*$", url):
+        raise SettingsError("HEALTHCHECK_URL must be an http(s) URL (its value is not shown: it works as a secret)")
 
 
 def _sftp(prefix: str, raw: dict[str, str | None], path: Callable[[str], Path]) -> SftpSettings:

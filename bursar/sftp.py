@@ -561,6 +561,13 @@ class SftpSession:
             raise
         return remote_size
 
+    def remove(self, name: str) -> None:
+        """Remove ``name`` from the directory (only doctor's probe file: pyBursar never removes
+        the Bursar's files)."""
+        path = self._path(name)
+        with self._errors(f"removing {path}"):
+            self._remove_if_present(path)
+
     # -- internals ----------------------------------------------------------------------------
 
     def _path(self, name: str) -> str:

@@ -33,6 +33,7 @@ from xml.sax.saxutils import escape, quoteattr
 from bursar.alma.columns import FILTER_COLUMN_HEADINGS
 
 REPORTS_PATH = "/almaws/v1/analytics/reports"
+KEY_TEST_PATH = "/almaws/v1/users/operation/test"  # answers 200 to a key with Users access
 ROWSET_NS = "urn:schemas-microsoft-com:xml-analysis:rowset"
 SAWX_NS = "com.siebel.analytics.web/expression/v1.1"
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
@@ -108,10 +109,12 @@ def _now_iso() -> str:
 class _Report:
     """Columns plus compactly stored rows, and the pre-built XML pieces to render pages fast."""
 
-    def __init__(self, path: str, columns: list[str], rows: list[str], headings: bool = True):
+    def __init__(self, path: str, columns: list[str], rows: list[str], headings: bool = True,
+                 prompted: bool = True):
         self.path = path
         self.columns = columns
         self.rows = rows
+        self.prompted = prompted  # False: saved without an "is prompted" filter (any filter -> 420033)
         n = range(1, len(columns) + 1)
         self.opens = [f"<Column{i}>" for i in n]
         self.closes = [f"</Column{i}>" for i in n]
@@ -310,9 +313,11 @@ class SandboxAlma:
     # -- state ----------------------------------------------------------------------------------
 
     def set_report(self, path: str, columns: list[str], rows: Iterable[dict[str, str | None]],
-                   *, headings: bool = True) -> None:
+                   *, headings: bool = True, prompted: bool = True) -> None:
         """Serve this report at `path` (replacing any previous one).  headings=False serves a
-        schema without saw-sql:columnHeading even for col_names=true (the fallback case)."""
+        schema without saw-sql:columnHeading even for col_names=true (the fallback case);
+        prompted=False a report saved without its "is prompted" filter, which answers any
+        filter with Alma's 420033 "No more rows to fetch"."""
         columns = list(columns)
         known = set(columns)
         stored: list[str] = []
@@ -333,7 +338,7 @@ class SandboxAlma:
                 cells.append(escape(value))
             stored.append(_SEP.join(cells))
         with self._lock:
-            self._reports[path] = _Report(path, columns, stored, headings)
+            self._reports[path] = _Report(path, columns, stored, headings, prompted)
 
     def set_fee(self, user_id: str, fee_id: str, *, balance: Decimal, original_amount: Decimal,
                 status: str = "ACTIVE", type_code: str = "OVERDUEFINE",
@@ -430,6 +435,8 @@ class SandboxAlma:
         if report is None:
             return err(500, "INTERNAL_SERVER_ERROR", f"Path not found ({path})")
         rows = report.rows
+        if params.get("filter") and not report.prompted:
+            return err(400, "420033", "No more rows to fetch")
         if params.get("filter"):
             try:
                 predicate = _compile_filter(params["filter"], report.columns)
@@ -567,6 +574,8 @@ class SandboxAlma:
     def _route(self, method: str, path: str, params: dict[str, str], accept: str) -> _Outcome:
         if path == REPORTS_PATH and method == "GET":
             return self._analytics(params, accept)
+        if path == KEY_TEST_PATH:  # the key test: the auth header was already checked
+            return _Outcome(200, b"")
         m = _FEE_RE.fullmatch(path)
         if m:
             user_id, fee_id = unquote(m.group(1)), unquote(m.group(2))
