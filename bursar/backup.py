@@ -1,6 +1,6 @@
 """Backups and restores of the whole store: a local folder, plus an S3 copy when configured.
 
-Why it looks the way it does (reference §8, defects 33 and 34 fixed):
+Why it looks the way it does (docs/original-defects.md §33 and §34, fixed):
 - A backup file only ever appears under its final name complete: it is built under a hidden
   temporary name in the same folder, fsynced, made 0600 (patron data) and renamed.
 - SQLite is copied with the online backup API from a read-only connection, so a running

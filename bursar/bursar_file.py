@@ -1,4 +1,4 @@
-"""The Bursar ("Oasis") fixed-width file: one 97-character line per ledger line (reference §5).
+"""The Bursar ("Oasis") fixed-width file: one 97-character line per ledger line (docs/file-format.md §2).
 
 Why strict: the Bursar's loader reads by column position, so a line one character off shifts
 every field after it, and a truncated id bills the wrong person.  Every value is checked
@@ -191,7 +191,7 @@ def parse_line(text: str) -> LineFields:
 
 
 def due_date(billing: date, due_day: int = 25) -> date:
-    """The due date for a charge billed on `billing` (reference §5.3): day `due_day` of the next
+    """The due date for a charge billed on `billing` (docs/dates-and-terms.md §3): day `due_day` of the next
     month, or of the month after when the billing day is past `due_day`.
     2021-01-25 -> 2021-02-25; 2021-01-26 -> 2021-03-25; 2021-11-26 -> 2022-01-25."""
     if isinstance(due_day, bool) or not isinstance(due_day, int) or not 1 <= due_day <= 28:
@@ -202,7 +202,7 @@ def due_date(billing: date, due_day: int = 25) -> date:
 
 
 def term_code(d: date) -> str:
-    """The Bursar year-and-term code of a billing date (reference §5.2): "2" + two-digit year +
+    """The Bursar year-and-term code of a billing date (docs/dates-and-terms.md §4): "2" + two-digit year +
     1 (Jan-May, Spring), 4 (Jun-Jul, Summer) or 7 (Aug-Dec, Fall).  2021-06-01 -> "2214".
     The scheme only has room for 2000-2099; other years are refused rather than wrapped."""
     if not 2000 <= d.year <= 2099:
@@ -221,7 +221,7 @@ def charge_account(
     default: str,
     replacement_type: str = "Lost item replacement fee",
 ) -> str:
-    """The Bursar account a new fine is charged to (reference §5.4): the law library's account
+    """The Bursar account a new fine is charged to (docs/dates-and-terms.md §5): the law library's account
     when the location matches `law_pattern` (regex search; no location never matches), else the
     replacement-fee account for `replacement_type` fines, else the default account."""
     if location_code is not None and re.search(law_pattern, location_code):

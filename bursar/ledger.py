@@ -1,9 +1,9 @@
-"""The export decision table: what new Bursar lines a fine needs (reference §4.1), pure.
+"""The export decision table: what new Bursar lines a fine needs (docs/ledger.md §4), pure.
 
 Why it is pure: the original interleaved this with database writes, so one bad fine stopped
-the whole export with earlier fines already committed (defect 13).  Here `decide` only looks
-at one fine's amounts and returns a `Decision`; a bad fine is a Decision of kind "error" that
-the caller reports and skips, and the other fines go ahead.
+the whole export with earlier fines already committed (docs/original-defects.md §13).  Here
+`decide` only looks at one fine's amounts and returns a `Decision`; a bad fine is a Decision of
+kind "error" that the caller reports and skips, and the other fines go ahead.
 
 Amounts: amtA = Σ Alma transaction amounts, amtB = Σ Bursar transaction amounts,
 diff = amtA − amtB (what the Bursar is missing).  Rows, first match wins:
@@ -14,8 +14,9 @@ diff = amtA − amtB (what the Bursar is missing).  Rows, first match wins:
   5. diff > 0                             -> one "Fine" line of diff on the fine's single part
   6. diff < 0                             -> "Waive" lines (amtA >= 0) or "Credit" lines
                                              (amtA < 0, a refund) adding up to diff
-Row 6 matches parts to Bursar lines by bursFineId (never by position, defect 13), and a part's
-original is the sum of all its Fine lines, so a re-charged fine can be reversed again.
+Row 6 matches parts to Bursar lines by bursFineId (never by position: docs/original-defects.md
+§13), and a part's original is the sum of all its Fine lines, so a re-charged fine can be
+reversed again.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def decide(state: FineState) -> Decision:
 def mirror_alma_payment(
     amount: Decimal, parts: Sequence[str], burs: Sequence[BursLine]
 ) -> tuple[tuple[BursLine, ...], Decimal]:
-    """The Bursar-side Payment lines for a payment recorded in Alma (reference §3.8, fixed).
+    """The Bursar-side Payment lines for a payment recorded in Alma (docs/ledger.md §10).
 
     The payment (its absolute value; Alma stores payments negative) is applied to the parts in
     stored order, each part taking min(remaining, what it owes).  Returns the new lines

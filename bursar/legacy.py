@@ -1,4 +1,4 @@
-"""Legacy Sierra fines (pybursar-behavior.md §10), pure rules.
+"""Legacy Sierra fines (docs/ledger.md §9), pure rules.
 
 Fines migrated from the Sierra ILS into Alma were already billed to the Bursar under Sierra
 reference numbers.  Their Alma "Fine Comment" holds a structured note such as
@@ -10,7 +10,8 @@ maps the invoice to the Bursar parts: `_01` (replacement) and `_03` (billing).
 
 Unlike the original, a comment counts as a Sierra note only when it parses completely (an
 INVOICE and known labels only); anything else is an ordinary staff comment and never crashes
-the import (defect 3).  Amounts are Decimal, compared exactly (defect 30).
+the import (docs/original-defects.md §3).  Amounts are Decimal, compared exactly
+(docs/original-defects.md §30).
 """
 
 from __future__ import annotations

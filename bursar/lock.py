@@ -1,4 +1,4 @@
-"""One pyBursar run at a time (SPEC §9): an exclusive flock on a lock file.
+"""One pyBursar run at a time: an exclusive flock on a lock file.
 
 Why flock: the kernel drops the lock the moment the holding process dies, however it dies
 (SIGKILL, OOM, power loss of the process), so a crashed run can never leave a stale lock that

@@ -1,14 +1,14 @@
 """Money: exact Decimal amounts in cents, and the three ways a credit or payment is spread.
 
 Why this module exists: the original kept money in floats and rounded "half-even on the binary
-value", so the ledger and the file formatter could disagree by a cent (reference §11 item 31).
+value", so the ledger and the file formatter could disagree by a cent (docs/original-defects.md §31).
 Here every amount is a `Decimal` with exactly two places (or integer cents), parsed from the
 text Alma/the Bursar sent, rounded once with ROUND_HALF_UP.  Floats are refused outright.
 
 The allocation functions are the original's moneyMath.py with its defects fixed:
-- `allocate_greedy`        distributeCreditAlma (reference §3.7, defect 5, oracle §12 item 12)
-- `allocate_to_parts`      distributeCreditBurs (reference §4.2, defect 6)
-- `apply_payment_to_parts` applyNewPayments' per-part loop (reference §3.8, oracle §12 item 13)
+- `allocate_greedy`        distributeCreditAlma (docs/allocation.md §2; docs/original-defects.md §5)
+- `allocate_to_parts`      distributeCreditBurs (docs/allocation.md §3; docs/original-defects.md §6)
+- `apply_payment_to_parts` applyNewPayments' per-part loop (docs/allocation.md §4)
 
 All three return an `Allocation` whose amounts are >= 0, position-aligned with the input, with
 sum(amounts) + remainder == the amount offered (for any amount >= 0; an amount <= 0 allocates

@@ -1,6 +1,6 @@
 """Slack notifications: the run summary to one webhook, failures to another.
 
-Why this module is careful (the original's defects 35 and 36):
+Why this module is careful (the original's defects: docs/original-defects.md §35 and §36):
 - Slack is a third party, so nothing that identifies a patron may leave the machine: Emplids
   and raw API bodies (which quote patron records) are scrubbed from every text we send, and the
   secrets in force are masked as a last pass.

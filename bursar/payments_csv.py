@@ -1,12 +1,12 @@
 """The Bursar's cumulative payments CSV: parse it into rows with stable keys (pure, no I/O).
 
 Why this module exists: the original read the file with pandas' type inference and found new
-payments by diffing against "the previous file" (pybursar-behavior.md §7.2, defects 21-23):
+payments by diffing against "the previous file" (docs/original-defects.md §21-§23):
 leading zeros vanished from Emplids, a NaN turned Reference Numbers into floats, a bad amount
 crashed the run and two identical payments on one day collapsed into one.  Here every value is
 kept as the text the Bursar sent, amounts are exact Decimals, a bad row is reported without
 stopping the good ones, and each row gets a KEY that is the same in every later cumulative file
-(SPEC §5), so the payments ledger can tell "already handled" from "new" without any diff.
+(docs/ledger.md §11), so the payments ledger can tell "already handled" from "new" without any diff.
 
 The file: a header line, then one payment per record.  Columns (matched by trimmed header name,
 case-sensitive, any order; other columns are ignored):

@@ -1,14 +1,14 @@
 """SFTP client for the Bursar upload and the payments pull, with host-key checking.
 
-Why this module exists (reference defects 17-20): the original connected without checking the
+Why this module exists (docs/original-defects.md §17-§20): the original connected without checking the
 server's host key, only by password, never closed its sessions, counted a size mismatch as a
 success and exited 0 on errors.  Here:
 
 - the server's key must already be in ``SFTP_KNOWN_HOSTS``; an unknown key is refused and a
   changed key is reported as CHANGED (possible man-in-the-middle);
 - password or private-key authentication, never an agent or ``~/.ssh`` keys behind our back;
-- an upload goes to ``.<name>.part``, is renamed to ``<name>`` and then verified by size, so
-  the Bursar never sees a half-written file under its real name;
+- an upload goes to ``.<name>.part``, is renamed to ``<name>`` and then verified (size, then
+  sha256 read back), so the Bursar never sees a half-written file under its real name;
 - a download is written to a local temporary file, verified, fsynced and renamed, and never
   changes anything on the server (the payments account may be read-only);
 - every socket has a timeout, sessions are always closed, and every failure is a one-line
@@ -411,7 +411,7 @@ class SftpSession:
         return f"SftpSession({self.endpoint!r})"
 
     def close(self) -> None:
-        """Close the SFTP channel, then always the transport and client (defect 17)."""
+        """Close the SFTP channel, then always the transport and client (docs/original-defects.md §17)."""
         try:
             self._sftp.close()
         except Exception:

@@ -1,6 +1,6 @@
 """Users' fees in Alma: read one fee, pay it, and find a payment already made.
 
-Why this shape: the payments import (SPEC §5) must pay each Bursar payment exactly once.  It
+Why this shape: the payments import (docs/ledger.md §11) must pay each Bursar payment exactly once.  It
 reads the fee first (a closed fee is reported as FeeClosed, Alma's only signal that the fee was
 already paid or transferred), pays min(paid, balance) with a deterministic
 `external_transaction_id`, and after an uncertain POST looks for that id among the fee's

@@ -1,10 +1,10 @@
 """One HTTP session to Alma: auth header, timeouts, a shared rate limiter, retries, error envelopes.
 
 Why a module of its own: every Alma call (Analytics pages, fee look-ups, payments) must obey the
-same rules (SPEC §7): the key travels only in the `Authorization` header, every attempt waits
+same rules (docs/alma.md §9-§12): the key travels only in the `Authorization` header, every attempt waits
 for a slot of the institution-wide calls-per-second budget, GETs are retried on transient
 failures, and a POST `op=pay` is never retried once it may have reached Alma, because paying
-twice is worse than stopping (the caller re-reads the fee instead, SPEC §5).
+twice is worse than stopping (the caller re-reads the fee instead, docs/alma.md §7).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ the real thing (cumulative history, ids, money quirks, credits, re-charges) with
 Everything comes from one `random.Random(seed)`; no global random state and no wall clock, so a
 seed always gives the same worlds.
 
-Shape of the data (pybursar-behavior.md §3.4, alma-api.md §1.2/§1.5):
+Shape of the data (docs/alma.md §3 and §5):
 
 * One fines-report row per fee; one transactions-report row per transaction; one balances row per
   patron (sum of the Remaining Amount of all the patron's fees, credits included).
@@ -21,13 +21,14 @@ Shape of the data (pybursar-behavior.md §3.4, alma-api.md §1.2/§1.5):
   re-charges (of that fee's own transactions).  Fine Fee Status is "Closed" exactly when the
   remaining amount is 0.  Status Date is the time of the fee's latest transaction (its creation
   time before that).  The fee's creation is never a "Fine" transaction.
-* Credits follow the original tool's model (§3.6, §3.7): a credit is a separate fee of type
-  "Credit" with a negative Original (and Remaining) Amount, the same Item Loan Id and Primary
-  Identifier as the fine it credits, and an amount no greater than what that fine has been charged
-  net of waives/credits.  It does NOT change the credited fine's own Remaining Amount (in Alma the
-  patron's balance carries the credit), so the patron balance equals what the import's ledger
-  computes.  A credit never gets a Credit transaction as well (that would count it twice); the
-  "Credit" transaction type is used for a credit applied directly to a fee without a loan.
+* Credits follow the original tool's model (docs/ledger.md §8, docs/allocation.md §2): a credit
+  is a separate fee of type "Credit" with a negative Original (and Remaining) Amount, the same
+  Item Loan Id and Primary Identifier as the fine it credits, and an amount no greater than what
+  that fine has been charged net of waives/credits.  It does NOT change the credited fine's own
+  Remaining Amount (in Alma the patron's balance carries the credit), so the patron balance
+  equals what the import's ledger computes.  A credit never gets a Credit transaction as well
+  (that would count it twice); the "Credit" transaction type is used for a credit applied
+  directly to a fee without a loan.
 
 generate_days(): world k is the cumulative Analytics state at the end of day ``start + k``.  On top
 of ``new_fines_per_day`` random fines per day (some paid/waived the same day; random payments and
@@ -80,8 +81,8 @@ DEBIT_TYPES = [
     "Overdue fine", "Recalled Overdue fine", "Lost item replacement fee", "Lost item process fee",
     "Damaged item fee", "Card renewal", "Other", "Registration fee",
 ]
-# Analytics shows display labels; the fees API shows codes (alma-api.md §2.1).  The codes of
-# "Card renewal" and "Registration fee" are not documented there: plausible sandbox values.
+# Analytics shows display labels; the fees API shows codes (docs/alma.md §5).  The codes of
+# "Card renewal" and "Registration fee" are not known to us: plausible sandbox values.
 FEE_TYPE_CODES = {
     "Overdue fine": "OVERDUEFINE",
     "Recalled Overdue fine": "RECALLEDOVERDUEFINE",

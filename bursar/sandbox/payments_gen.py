@@ -1,6 +1,6 @@
 """The sandbox Bursar's cumulative payment CSV files, and the Alma side of paying them.
 
-Why it exists: Direction 2 (SPEC §5) needs payment files that agree with the sandbox's Alma
+Why it exists: Direction 2 (docs/ledger.md §11) needs payment files that agree with the sandbox's Alma
 world (bursar/sandbox/generator.py): patrons pay at the Bursar against fines the Bursar was
 charged for on an earlier day, and the files are cumulative over a yearly date range that resets.
 After pyBursar pays those rows in the sandbox Alma, the next Analytics refresh must show the
@@ -178,7 +178,7 @@ class _Planner:
         return lowest - self.applied.get(fid, ZERO)
 
     def settle(self, k: int, row: _Row) -> None:
-        """Record what the payments job will pay for `row` on day k (SPEC §5 rules)."""
+        """Record what the payments job will pay for `row` on day k (the rules of docs/ledger.md §11)."""
         fine = self.fines[k].get(row.reference)
         if fine is None or fine[C.FINE_STATUS] != "Active":
             return

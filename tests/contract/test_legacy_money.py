@@ -3,7 +3,7 @@
 ADAPTER SMOKE TESTS on mongomock ("mongomock-smoke": mongomock is not MongoDB), and the same
 tests on a real mongod ("mongodb") when BURSAR_TEST_MONGODB_URI is set.
 
-The legacy documents below are shaped exactly as the original writes them (reference §2.2):
+The legacy documents below are shaped exactly as the original writes them (docs/ledger.md §2):
 integer ids, money as doubles that were never rounded, some Analytics dates as raw strings, no
 `state` on exports, no `created` on fine_mds, and a written-but-unsent export.
 """

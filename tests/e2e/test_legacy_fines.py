@@ -1,5 +1,5 @@
 """A legacy Sierra fine: imported with its two Bursar parts as already billed, then a waive equal
-to the billing part is reversed on the `_03` part (reference §4.2 reverse2, §5.6 example 7)."""
+to the billing part is reversed on the `_03` part (the second-part-first rule of docs/allocation.md §3)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_sierra_fine_then_waive_of_the_billing_part(sandbox, tmp_path):
     assert fine["isSierraFine"] and fine["almaNote"] == "lost"
     parts = [md for md in ledger["fine_mds"] if md["fine"] == fine["id"]]
     assert [md["bursFineId"] for md in parts] == ["364089_bA19002230799_01", "364089_bA19002230799_03"]
-    assert all(md["alma_fine_id"] == "7816239430003841" for md in parts)  # defect 26 fixed
+    assert all(md["alma_fine_id"] == "7816239430003841" for md in parts)  # docs/original-defects.md §26 fixed
     assert sandbox.run("exportBurs", day=day1.day).returncode in (0, 3)
     assert not any("364089" in line["line"] for line in sandbox.ledger()["burs_export_trans"]), \
         "a legacy fine is already billed: nothing to send"

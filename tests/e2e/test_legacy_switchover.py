@@ -33,7 +33,7 @@ def legacy_line(ref: str, amount: str) -> str:
 
 
 def seed_original_database(db) -> None:
-    """Documents shaped as the original writes them (reference §2.2)."""
+    """Documents shaped as the original writes them (docs/ledger.md §2)."""
     db.patrons.insert_one({"id": 1, "almaPatronId": "1000000001", "balance": 15.6, "created": T, "updated": T})
     for n, (ref, amount, md_id, tb_id) in enumerate(((BILLED, 12.5, 31, 21), (UNSENT, 3.1, 32, 22)), start=7):
         db.fines.insert_one({"id": n, "patron": 1, "almaPatronId": "1000000001", "rootAlmaFineId": ref,

@@ -27,7 +27,7 @@ TIMEOUT = 10.0
 
 
 def _bursar_lines(count: int, tag: str = "A") -> bytes:
-    """``count`` Bursar-shaped lines: 97 characters plus ``\\n`` each (SPEC §4)."""
+    """``count`` Bursar-shaped lines: 97 characters plus ``\\n`` each (docs/file-format.md §1)."""
     lines = []
     for i in range(count):
         # Fields only need the right total width here; bursar_file owns the real layout.

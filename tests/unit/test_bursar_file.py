@@ -1,4 +1,5 @@
-"""The 97-character Bursar line, its rules and the atomic writer (reference §5; §12 items 1-7)."""
+"""The 97-character Bursar line, its rules and the atomic writer (docs/file-format.md §1-§10,
+docs/dates-and-terms.md §3-§5)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from bursar.bursar_file import (
 from bursar.errors import BursarError, FieldTooWide
 from bursar.money import from_cents
 
-# --- golden lines: reference §5.6 worked examples 1-8, byte for byte -----------------------
+# --- golden lines made by the original's formatter, byte for byte (docs/file-format.md §6) -
 
 GOLDEN = [
     (  # 1. overdue fine
@@ -101,7 +102,7 @@ def test_reversal_ignores_dates_it_is_given():
     assert format_line(f) == GOLDEN[3][1]
 
 
-# --- overflows and bad values (§5.6 example 10) --------------------------------------------
+# --- overflows and bad values (docs/file-format.md §3-§4) ----------------------------------
 
 BASE = GOLDEN[0][0]
 
@@ -139,7 +140,7 @@ def test_widest_values_fit_exactly():
     "changes",
     [
         {"amount": Decimal("0")},
-        {"amount": Decimal("0.125")},  # §5.6 ex. 9: never rounded by the formatter
+        {"amount": Decimal("0.125")},  # never rounded by the formatter (docs/file-format.md §4)
         {"due_date": None},
         {"billing_date": None},
         {"patron_id": ""},
@@ -199,7 +200,7 @@ def test_parse_rejects_reversal_with_dates():
 
 
 def test_random_lines_round_trip_and_keep_the_layout():
-    """§12 items 1-4 over many generated lines."""
+    """The checks of docs/file-format.md §10 over many generated lines."""
     rng = random.Random(5)
     alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_-abc"
     for _ in range(2000):
@@ -234,7 +235,7 @@ def test_random_lines_round_trip_and_keep_the_layout():
             assert line[62:65] == "Y  " and line[36:55] == " " * 19
 
 
-# --- due dates (§5.3) and term codes (§5.2) ------------------------------------------------
+# --- due dates and term codes (docs/dates-and-terms.md §3-§4) ------------------------------
 
 
 @pytest.mark.parametrize(
@@ -323,7 +324,7 @@ def test_term_code_refuses_years_it_cannot_express(year):
         term_code(date(year, 6, 1))
 
 
-# --- charge accounts (§5.4) ----------------------------------------------------------------
+# --- charge accounts (docs/dates-and-terms.md §5) ------------------------------------------
 
 ACCOUNTS = dict(law_pattern=r"(^law)|(_lw_)", law="531000000005", replacement="531000000001",
                 default="531000000002")
@@ -353,7 +354,7 @@ def test_charge_account_custom_replacement_type():
                           **ACCOUNTS) == "531000000001"
 
 
-# --- file names (§5.5) ---------------------------------------------------------------------
+# --- file names (docs/file-format.md §7) ---------------------------------------------------
 
 
 def test_file_name():

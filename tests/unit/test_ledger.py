@@ -1,4 +1,4 @@
-"""The export decision table (reference §4.1) and the ledger oracle (§12 items 8-11, 13)."""
+"""The export decision table (docs/ledger.md §4) and the ledger's properties (docs/ledger.md §12)."""
 
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def test_rows_are_checked_in_order():
     assert_error(d, "rose after")
 
 
-# --- the worked scenarios of reference §4.1 ------------------------------------------------
+# --- worked scenarios (docs/ledger.md §5) ---------------------------------------------------
 
 
 SCENARIOS = [
@@ -179,7 +179,7 @@ SCENARIOS = [
     ("re-charge after a full waive",
      [A("Fine", 10), A("Waive", -10), A("Fine", 10)], [B("Fine", 10), B("Waive", -10)], {},
      "newFine", [B("Fine", 10)]),
-    # defect 13 fixed: the original raised here (two Fine lines, one md)
+    # docs/original-defects.md §13 fixed: the original raised here (two Fine lines, one md)
     ("waive after a re-charge",
      [A("Fine", 10), A("Waive", -10), A("Fine", 10), A("Waive", -10)],
      [B("Fine", 10), B("Waive", -10), B("Fine", 10)], {}, "waive", [B("Waive", -10)]),
@@ -193,7 +193,7 @@ def test_worked_scenarios(name, alma, burs, kwargs, kind, lines):
     assert d.lines == tuple(lines)
     if kind != "error":
         total_burs = sum((b.amt for b in list(burs) + list(lines)), ZERO)
-        assert total_burs == d.amtA  # §12 item 8
+        assert total_burs == d.amtA  # docs/ledger.md §12, property 1
 
 
 def test_amounts_are_two_place_decimals():
@@ -211,7 +211,7 @@ def test_part_helpers():
     assert part_original(burs, "Z") == ZERO and part_balance(burs, "Z") == ZERO
 
 
-# --- mirror_alma_payment (§3.8, §12 item 13) -----------------------------------------------
+# --- mirror_alma_payment (docs/ledger.md §10) ----------------------------------------------
 
 
 def test_mirror_payment_in_part_order():
@@ -237,7 +237,7 @@ def test_mirror_payment_skips_parts_that_owe_nothing():
     assert lines == (B("Payment", -3),) and excess == D(2)  # a repeated part is paid once
 
 
-# --- property checks: simulated fine histories (§12 items 8-11) ----------------------------
+# --- property checks: simulated fine histories (docs/ledger.md §12) ------------------------
 
 
 class Fine:

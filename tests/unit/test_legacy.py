@@ -1,4 +1,4 @@
-"""Legacy Sierra notes and the cross-reference file (pybursar-behavior.md §10), fixed."""
+"""Legacy Sierra notes and the cross-reference file (docs/ledger.md §9), fixed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Money parsing and the three allocation rules (reference §3.7, §3.8, §4.2; §12 items 12-13)."""
+"""Money parsing and the three allocation rules (docs/allocation.md §1-§4, §6)."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def test_fmt():
 @pytest.mark.parametrize(
     "credit, caps, amounts, remainder",
     [
-        ("12", ("10", "5"), ("10", "2"), "0"),  # the original lost 10 here (defect 5)
+        ("12", ("10", "5"), ("10", "2"), "0"),  # the original lost 10 here (docs/original-defects.md §5)
         ("3", ("10", "5"), ("3", "0"), "0"),
         ("7", ("5", "10", "2"), ("0", "7", "0"), "0"),
         ("5", ("10", "5"), ("0", "5"), "0"),  # exact match wins over the larger capacity
@@ -145,7 +145,7 @@ def test_allocate_greedy_examples(credit, caps, amounts, remainder):
 
 
 def test_allocate_greedy_properties():
-    """§12 item 12: allocations >= 0, Σ + remainder = credit, none above its capacity, exact
+    """docs/allocation.md §2 and §6: allocations >= 0, Σ + remainder = credit, none above its capacity, exact
     match to the first equal, otherwise descending stable greedy."""
     rng = random.Random(1205)
     for _ in range(3000):
@@ -187,7 +187,7 @@ T = PartTarget
 @pytest.mark.parametrize(
     "credit, targets, allow_negative, amounts, remainder",
     [
-        # every row of the reference §4.2 "Reference results" table
+        # what the original gave for these inputs; ours agrees (docs/allocation.md §3)
         ("10", [T(D("10"), D("10"))], False, ("10",), "0"),
         ("4", [T(D("10"), D("10"))], False, ("4",), "0"),
         ("12", [T(D("10"), D("10"))], False, ("10",), "2"),
@@ -202,9 +202,9 @@ T = PartTarget
         ("30", [T(D("5"), D("5")), T(D("5"), D("25"))], True, ("10", "20"), "0"),
         # ties go to the second part (reverse2)
         ("10", [T(D("10"), D("10")), T(D("10"), D("10"))], False, ("0", "10"), "0"),
-        # defect 6 fixed: equal values are different positions
+        # docs/original-defects.md §6 fixed: equal values are different positions
         ("5", [T(D("0"), D("0")), T(D("0"), D("25"))], True, ("0", "5"), "0"),
-        # defect 6 fixed: a part already below -original takes nothing more
+        # docs/original-defects.md §6 fixed: a part already below -original takes nothing more
         ("3", [T(D("-12"), D("10"))], True, ("0",), "3"),
         # a waive never pushes a part below zero
         ("3", [T(D("-2"), D("10")), T(D("2"), D("10"))], False, ("0", "2"), "1"),
@@ -240,7 +240,7 @@ def test_allocate_to_parts_properties():
         for a, t in zip(result.amounts, targets):
             after = t.current - a
             if a > 0:
-                # §12 item 10: waive never below 0; credit never below -original
+                # docs/allocation.md §3: waive never below 0; credit never below -original
                 assert after >= (-t.original if allow else ZERO)
         if result.remainder > 0:
             # nothing was left on the table: every part is at its floor (or was already below)
@@ -248,7 +248,7 @@ def test_allocate_to_parts_properties():
                 floor = -t.original if allow else ZERO
                 assert t.current - a == min(t.current, floor)
         if n == 2 and credit == targets[1].current:
-            # §12 item 11: an exact match of the second part goes entirely to it
+            # docs/allocation.md §3: an exact match of the second part goes entirely to it
             assert result.amounts == (ZERO, credit)
 
 

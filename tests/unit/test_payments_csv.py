@@ -1,4 +1,4 @@
-"""The Bursar payments CSV parser (bursar/payments_csv.py; SPEC §5, reference §7.2, defects 21-23).
+"""The Bursar payments CSV parser (bursar/payments_csv.py; docs/ledger.md §11, docs/original-defects.md §21-§23).
 
 The parser decides which payments exist and what their keys are, so these tests pin down the
 tolerances (BOM, CRLF, quotes, blank lines, spaces), the bad-row reporting and, above all, that

@@ -354,7 +354,7 @@ def test_plain_install_world_loses_transactions_but_the_keeping_install_does_not
 
 
 def test_days_of_payments_against_the_sandbox_match_expected(worlds, files, alma):
-    """Play SPEC §5's rules (skip zero rows, closed fees; pay min(paid, balance)) day by day:
+    """Play the payment rules of docs/ledger.md §11 (skip zero rows, closed fees; pay min(paid, balance)) day by day:
     what the server was paid equals PaymentFile.expected, and each refresh agrees with Alma."""
     done: set[str] = set()
     calls: list[dict] = []
