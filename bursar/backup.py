@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 NAME_PREFIX = "pybursar"
 SAFETY_DIR = "before-restore"
 SAFETY_KEEP = 10  # safety copies kept in SAFETY_DIR
-DEFAULT_KEEP = 30  # local backups kept when the caller has no retention setting
 CHOOSE_COUNT = 5  # restoreChoose offers this many of the newest backups
 TOOL_TIMEOUT = 4 * 3600  # seconds a mongodump/mongorestore may run before we give up
 
@@ -610,11 +609,13 @@ def pick_backup(backups: list[Backup], answer: str | int, *, count: int = CHOOSE
     if not shown:
         raise UsageError("there are no backups to choose from")
     text = str(answer).strip()
+    # ASCII digits only: str.isdigit() also accepts '²' (int() then fails) and other scripts'
+    # digits such as '١' (which int() reads as 1)
     if not re.fullmatch(r"[0-9]+", text):
-        raise UsageError(f"please enter a number from 1 to {len(shown)} (got {text!r})")
+        raise UsageError(f"{text!r} is not a number from the list; nothing was changed")
     number = int(text)
     if not 1 <= number <= len(shown):
-        raise UsageError(f"there is no backup number {number}: enter a number from 1 to {len(shown)}")
+        raise UsageError(f"{number} is not in the list (1 to {len(shown)}); nothing was changed")
     return shown[number - 1]
 
 

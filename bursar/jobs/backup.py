@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from ..backup import Backup, BackupError, list_backups
+from ..backup import CHOOSE_COUNT, Backup, BackupError, list_backups, pick_backup
 from ..effects import Effects
 from ..errors import BursarError, UsageError
 from ..s3 import s3_target
 from ..settings import Settings
 from ..summary import Summary
-
-CHOICES = 5  # restoreChoose lists the five newest backups, as the original did
 
 
 def backup(settings: Settings, effects: Effects, now: datetime) -> Summary:
@@ -33,7 +31,7 @@ def backup(settings: Settings, effects: Effects, now: datetime) -> Summary:
 
 
 def choices(settings: Settings) -> list[Backup]:
-    return list_backups(settings.backups_dir, s3=s3_target(settings))[:CHOICES]
+    return list_backups(settings.backups_dir, s3=s3_target(settings))[:CHOOSE_COUNT]
 
 
 def restore(settings: Settings, effects: Effects, now: datetime, chosen: Backup) -> Summary:
@@ -102,12 +100,5 @@ def restore_choose(settings: Settings, effects: Effects, now: datetime, *, pick:
             answer = ask("Please enter the number next to the backup file you want to use as a restore point: ")
         except EOFError:
             raise UsageError("no answer given; nothing was changed (use --pick N in scripts)") from None
-        answer = answer.strip()
-        # ASCII digits only: str.isdigit() also accepts '²' (int() then fails) and other
-        # scripts' digits such as '١' (which int() reads as 1)
-        if not (answer.isascii() and answer.isdigit()):
-            raise UsageError(f"{answer!r} is not a number from the list; nothing was changed")
-        pick = int(answer)
-    if not 1 <= pick <= len(found):
-        raise UsageError(f"{pick} is not in the list (1 to {len(found)}); nothing was changed")
-    return restore(settings, effects, now, found[pick - 1])
+        return restore(settings, effects, now, pick_backup(found, answer))
+    return restore(settings, effects, now, pick_backup(found, pick))
