@@ -476,7 +476,12 @@ def _main(argv: list[str]) -> int:
     settings = settings_mod.load()
     logs.add_secrets(settings.secret_values())  # before anything can log or fail
     progress.enabled = not args.quiet
-    _refuse_a_missing_store(command, args, settings)  # before a log folder or a lock file is made
+    try:
+        _refuse_a_missing_store(command, args, settings)  # before a log folder or a lock file is made
+    except BursarError:
+        for text in settings.warnings:  # a too-open .env is worth saying even on a refused run
+            log.warning("%s", text)
+        raise
     # a dry run or a read-only command creates nothing, not even the log folder: it logs only
     # into one that exists
     creates_nothing = args.dry_run or not command.mutates

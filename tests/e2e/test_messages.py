@@ -278,7 +278,7 @@ with run_lock(Path(sys.argv[1]), command="today", now=datetime.fromisoformat("20
 """
 
 
-def test_lock_held_shows_the_holders_command(sandbox):
+def test_lock_held_shows_the_holders_command(sandbox, store):
     lock = sandbox.work / "data" / "pybursar.lock"
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock)], cwd=ROOT, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)

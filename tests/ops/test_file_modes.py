@@ -18,6 +18,7 @@ import pytest
 from bursar import logs
 from bursar.jobs.import_fines import STAGING_PREFIX, remove_staging_leftovers
 from bursar.sandbox.generator import generate_days
+from bursar.store import open_store
 from tests.e2e.conftest import ABS, make_sandbox
 
 UMASK = 0o022  # the usual umask: without care, files come out 0644
@@ -68,6 +69,7 @@ def test_an_existing_0644_log_is_tightened_when_opened(box, usual_umask):
     existing.write_text("from an earlier version\n")
     existing.chmod(0o644)
     box.env["LOG_DIR"] = str(log_dir)
+    open_store(box.env["BURSAR_DB_URI"]).close()  # printLastExport needs a store to get that far
     result = box.run("printLastExport", day=box.worlds[0].day)
     assert "Traceback" not in result.stderr
     assert mode(existing) == 0o600 and existing.read_text().startswith("from an earlier version\n")

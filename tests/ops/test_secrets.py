@@ -21,6 +21,7 @@ import pytest
 from bursar import logs
 from bursar import settings as settings_mod
 from bursar.errors import SettingsError
+from bursar.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 ABS = ROOT / "abs.py"
@@ -196,6 +197,9 @@ def test_a_group_or_world_readable_env_file_gives_one_warning(work, mode, who):
     env_file = work / ".env"
     env_file.write_text(env_text({"ALMA_API_KEY": SECRETS["ALMA_API_KEY"], "LOG_DIR": "logs"}))
     env_file.chmod(mode)
+    # a site that has run before: a store, and a log folder (read-only commands create neither)
+    open_store(f"sqlite:///{work / 'data' / 'bursar.sqlite3'}").close()
+    (work / "logs").mkdir()
     for args in (["printLastExport"], ["printLastExport", "--quiet"]):
         result = run_abs(work, *args)
         warnings = [line for line in result.stderr.splitlines() if "readable by" in line]
