@@ -21,6 +21,7 @@ demo: $(VENV)/.installed  ## run Direction 1 end to end on the built-in sandbox
 
 test: $(VENV)/.installed  ## the whole test suite (installs Debian's OpenSSH for its integration test when it can)
 	-sh scripts/ensure-openssh.sh
+	-sh scripts/ensure-chromium.sh
 	$(PY) -m pytest -n 2 -q
 
 chaos: $(VENV)/.installed  ## the long kill sweep: today killed at POINTS more moments (minutes; not in make test)
@@ -28,6 +29,7 @@ chaos: $(VENV)/.installed  ## the long kill sweep: today killed at POINTS more m
 
 bench: $(VENV)/.installed  ## benchmarks (minutes; never part of `make test`)
 	$(PY) bench/import_export.py
+	$(PY) bench/reconcile.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -202,6 +202,16 @@ def _migrate(args: argparse.Namespace, dispatch: Dispatch) -> Summary:
                dry_run=dispatch.dry_run)
 
 
+def _reconcile_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--live", action="store_true", help="confirm the fines that differ through the Alma fees API")
+
+
+def _reconcile(args: argparse.Namespace, settings: Settings) -> Summary:
+    from .jobs import reconcile  # opens an existing store only: a read-only command never creates one
+
+    return reconcile.run_command(settings, live=args.live)
+
+
 def _doctor_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notify", action="store_true", help="also send a test message to each notification set up")
 
@@ -301,6 +311,8 @@ COMMANDS: list[Command] = [
             "", _status_args, _status, mutates=False),
     Command("migrate", "copy the whole store into a new, empty one (SQLite or MongoDB), verified by counts and totals",
             "--to sqlite:///data/bursar-copy.sqlite3", _migrate_args, _migrate),
+    Command("reconcile", "read-only three-way check of Alma, the ledger and the Bursar: CSV + HTML report in "
+            "REPORTS_DIR, exit 3 on differences", "", _reconcile_args, _reconcile, mutates=False),
     Command("demo", "run today's jobs on the built-in sandbox (fake Alma + SFTP) into ./demo",
             "", _demo_args, _demo, mutates=False, needs_settings=False),
     Command("sandbox", "start the built-in sandbox Alma + SFTP servers (Ctrl-C stops them) and write their .env",
@@ -492,8 +504,14 @@ def _main(argv: list[str]) -> int:
         if text:
             log.warning("%s", text)
     if not command.mutates:
-        print(command.run(args, settings))
-        return EXIT_OK
+        result = command.run(args, settings)
+        if not isinstance(result, Summary):
+            print(result)
+            return EXIT_OK
+        if not args.quiet or result.exit_code != EXIT_OK:  # a read-only run with a summary (reconcile)
+            result.brief = args.quiet
+            print(result.render())
+        return result.exit_code
     return _run_mutating(command, args, settings)
 
 

@@ -23,6 +23,7 @@ import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .notify import _is_file_line, _mask, scrub
@@ -119,7 +120,29 @@ def mail_run(settings: Settings, summary: Summary) -> list[str]:
     to = recipients(settings, errors=summary.exit_code != 0)
     msg = summary_message(summary, sender=str(settings.get("MAIL_FROM")), to=to,
                           file_prefix=settings.file_prefix, secrets=settings.secret_values())
-    return _warn(deliver(settings, msg, to))
+    skipped = attach_reports(msg, summary.attachments)
+    return skipped + _warn(deliver(settings, msg, to))
+
+
+MAX_ATTACHMENT = 10 * 1024 * 1024  # bytes; a larger report stays in REPORTS_DIR
+
+
+def attach_reports(msg: EmailMessage, paths: list[Path]) -> list[str]:
+    """The reports a run made (the reconcile page: Emplids only by their last digits) as
+    attachments; returns a warning for each one left out."""
+    warnings = []
+    for path in paths:
+        try:
+            size = path.stat().st_size
+            if size > MAX_ATTACHMENT:
+                warnings.append(f"e-mail: {path.name} ({size:,} bytes) is too large to attach; it is in {path.parent}")
+                continue
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            warnings.append(f"e-mail: {path.name} could not be attached ({type(exc).__name__})")
+            continue
+        msg.add_attachment(text, subtype="html" if path.suffix == ".html" else "plain", filename=path.name)
+    return warnings
 
 
 def mail_failure(settings: Settings, command: str, error: str, summary: Summary | None = None) -> list[str]:

@@ -97,6 +97,9 @@ SETTINGS: list[Setting] = [
     Setting("HEALTHCHECK_URL", None, "dead-man's switch: pinged at URL/start, URL on success, URL/fail on failure "
             "(off when unset)", secret=True),
     Setting("STATUS_STALE_DAYS", "4", "status warns when today has not succeeded for this many days"),
+    Setting("REPORTS_DIR", "reports", "where reconcile writes reconcile-YYYYMMDD.csv and .html (0700, files 0600)"),
+    Setting("RECONCILE_ON", None, "days today also runs reconcile, after the backup: weekday names (mon,fri) "
+            "or monthly (the month's first run); off when unset"),
     Setting("LOG_DIR", "logs", "rotating log files"),
     Setting("BURSAR_LOCK_FILE", "data/pybursar.lock", "lock file that keeps runs one at a time"),
     Setting("STAGING_DIR", "data/staging", "private folder (0700) where importAlmaFines stages the reports "
@@ -164,6 +167,8 @@ class Settings:
     bursar_sftp: SftpSettings
     payments_sftp: SftpSettings
     status_stale_days: int = 4
+    reports_dir: Path = Path("reports")
+    reconcile_on: frozenset[str] = frozenset()  # "mon".."sun", "monthly"
     warnings: tuple[str, ...] = ()  # for the console and the log (a too-open .env file)
 
     def get(self, name: str) -> str | None:
@@ -372,7 +377,31 @@ def _validate(raw: dict[str, str | None], base: Path) -> Settings:
         bursar_sftp=_sftp("BURSAR_SFTP", raw, path),
         payments_sftp=_sftp("PAYMENTS_SFTP", raw, path),
         status_stale_days=integer("STATUS_STALE_DAYS", 1, 3650),
+        reports_dir=path("REPORTS_DIR"),
+        reconcile_on=reconcile_days(raw["RECONCILE_ON"]),
     )
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def reconcile_days(value: str | None) -> frozenset[str]:
+    """RECONCILE_ON: weekday names (mon or monday, any case) and/or `monthly`, comma-separated."""
+    days: set[str] = set()
+    for word in (value or "").replace(" ", ",").split(","):
+        word = word.strip().lower()
+        if not word:
+            continue
+        short = word[:3]
+        if word == "monthly":
+            days.add(word)
+        elif short in WEEKDAYS and word in (short, {"tue": "tuesday", "wed": "wednesday", "thu": "thursday",
+                                                    "sat": "saturday"}.get(short, short + "day")):
+            days.add(short)
+        else:
+            raise SettingsError(f"RECONCILE_ON must be weekday names (mon,tue,wed,thu,fri,sat,sun) or monthly, "
+                                f"separated by commas, got {value!r}")
+    return frozenset(days)
 
 
 SMTP_SECURITY = ("starttls", "tls", "none")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 from .errors import EXIT_ATTENTION, EXIT_OK
 
@@ -36,6 +37,7 @@ class Summary:
     started: datetime | None = None  # when it started (set by the CLI)
     failed: bool = False  # the run stopped with an error (set by the CLI)
     brief: bool = False  # render only the first line and the attention list (--quiet)
+    attachments: list[Path] = field(default_factory=list)  # files for the e-mail (the reconcile report)
 
     def count(self, category: str, n: int = 1, amount: Decimal | None = None) -> None:
         """Add n to a category and, when given, an amount to its money total."""
@@ -57,6 +59,7 @@ class Summary:
             self.totals[f"{other.command}: {key}"] = total
         self.attention.extend(other.attention)
         self.notes.extend(other.notes)
+        self.attachments.extend(other.attachments)
 
     def stamp(self, *, host: str, started: datetime, failed: bool = False, brief: bool = False) -> None:
         """What the CLI knows and the job does not: where and when it ran, how it ended."""

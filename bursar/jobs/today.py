@@ -1,6 +1,7 @@
 """today and payFines: the cron chains, with one combined summary.
 
 today:    importAlmaFines -> exportBurs -> sftpToBurs | importAlmaPayments | backupDB   (M/W/F)
+          | reconcile, on the days RECONCILE_ON names
 payFines: importAlmaPayments | backupDB                                               (Tu/Th)
 
 The steps run on one job context: one clock, one store (in a dry run, one dry-run view of it),
@@ -20,7 +21,7 @@ from .. import crash
 from ..errors import EXIT_FAILED, EXIT_USAGE, BursarError
 from ..summary import Summary
 from . import backup as backup_job
-from . import export, import_fines, payments, send
+from . import export, import_fines, payments, reconcile, send
 from .context import JobContext
 
 Step = tuple[str, Callable[[JobContext], Summary]]
@@ -66,6 +67,14 @@ def run_chain(name: str, directions: list[Direction], ctx: JobContext) -> Summar
         failures.append(("backupDB", exc))
     finally:
         combined.notes.extend(ctx.effects.take_notes())
+    if name == "today" and reconcile.due(ctx):  # RECONCILE_ON: after the backup, on the days it names
+        try:
+            combined.merge(reconcile.run_scheduled(ctx))
+        except BursarError as exc:
+            combined.note(f"reconcile failed: {exc}")
+            failures.append(("reconcile", exc))
+        finally:
+            combined.notes.extend(ctx.effects.take_notes())
     if failures:
         raise ChainFailed(combined, failures)
     return combined
