@@ -491,8 +491,8 @@ def _main(argv: list[str]) -> int:
     try:
         _refuse_a_missing_store(command, args, settings)  # before a log folder or a lock file is made
     except BursarError:
-        for text in settings.warnings:  # a too-open .env is worth saying even on a refused run
-            log.warning("%s", text)
+        for early in settings.warnings:  # a too-open .env is worth saying even on a refused run
+            log.warning("%s", early)
         raise
     # a dry run or a read-only command creates nothing, not even the log folder: it logs only
     # into one that exists
