@@ -60,6 +60,9 @@ SETTINGS: list[Setting] = [
     Setting("ALMA_RETRIES", "6", "retries of a failed Alma GET (429, 5xx, network) before the run fails"),
     Setting("ALMA_RETRY_BACKOFF_MS", "500", "first retry delay in milliseconds; doubles each retry (with jitter)"),
     Setting("ALMA_PAYMENT_METHOD", "ONLINE", "payment method sent with op=pay"),
+    Setting("ALMA_ANALYTICS_ROW_LIMIT", "65000", "row count at which an Analytics report run counts as capped "
+            "(the import then fetches in smaller date windows)"),
+    Setting("ALMA_DAILY_RESERVE", "5000", "stop calling Alma before X-Exl-Api-Remaining falls below this"),
     Setting("BURSAR_SFTP_HOST", None, "Bursar upload server"),
     Setting("BURSAR_SFTP_PORT", "22", "Bursar upload server port"),
     Setting("BURSAR_SFTP_USER", None, "Bursar upload user"),
@@ -167,6 +170,8 @@ class Settings:
     bursar_sftp: SftpSettings
     payments_sftp: SftpSettings
     status_stale_days: int = 4
+    analytics_row_limit: int = 65000
+    daily_reserve: int = 5000
     reports_dir: Path = Path("reports")
     reconcile_on: frozenset[str] = frozenset()  # "mon".."sun", "monthly"
     warnings: tuple[str, ...] = ()  # for the console and the log (a too-open .env file)
@@ -377,6 +382,8 @@ def _validate(raw: dict[str, str | None], base: Path) -> Settings:
         bursar_sftp=_sftp("BURSAR_SFTP", raw, path),
         payments_sftp=_sftp("PAYMENTS_SFTP", raw, path),
         status_stale_days=integer("STATUS_STALE_DAYS", 1, 3650),
+        analytics_row_limit=integer("ALMA_ANALYTICS_ROW_LIMIT", 1, 10_000_000),
+        daily_reserve=integer("ALMA_DAILY_RESERVE", 0, 100_000_000),
         reports_dir=path("REPORTS_DIR"),
         reconcile_on=reconcile_days(raw["RECONCILE_ON"]),
     )

@@ -56,6 +56,31 @@ def date_filter(column_expression: str, since: datetime) -> str:
     )
 
 
+def window_filter(column_expression: str, start: datetime, end: datetime | None) -> str:
+    """The sawx filter of one date window: "column >= start AND column < end", combined with
+    `sawx:logical op="and"`, on one line.  `end` None: open-ended (just "column >= start"), so
+    a row dated after the clock's today is never left out."""
+    if end is None:
+        return date_filter(column_expression, start)
+    column = escape(column_expression)
+
+    def comparison(op: str, when: datetime) -> str:
+        return (f'<sawx:expr xsi:type="sawx:comparison" op="{op}">'
+                f'<sawx:expr xsi:type="sawx:sqlExpression">{column}</sawx:expr>'
+                f'<sawx:expr xsi:type="xsd:dateTime">{when.strftime("%Y-%m-%dT%H:%M:%S")}</sawx:expr>'
+                "</sawx:expr>")
+
+    return (
+        '<sawx:expr xsi:type="sawx:logical" op="and" '
+        'xmlns:saw="com.siebel.analytics.web/report/v1.1" '
+        'xmlns:sawx="com.siebel.analytics.web/expression/v1.1" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xmlns:xsd="http://www.w3.org/2001/XMLSchema">'
+        + comparison("greaterOrEqual", start) + comparison("less", end)
+        + "</sawx:expr>"
+    )
+
+
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
@@ -70,6 +95,7 @@ class _PageInfo:
         self.token: str | None = None
         self.rows = 0
         self.schema: list[tuple[str, str | None]] | None = None  # (ColumnN, heading)
+        self.digest = 0             # of the page's rows, to notice a page served again
 
 
 _COLUMNS_KNOWN = object()  # internal event: `.columns` has just been filled
@@ -83,7 +109,8 @@ class ReportStream:
 
     def __init__(self, http: AlmaHttp, path: str, *, filter_xml: str | None,
                  fallback_columns: list[str] | None, limit: int, still_loading_retries: int,
-                 still_loading_wait: float, sleep: Callable[[float], None], setting: str | None = None):
+                 still_loading_wait: float, sleep: Callable[[float], None], setting: str | None = None,
+                 max_pages: int | None = None):
         self.path = path
         self.setting = setting  # the setting naming the report (ALMA_REPORT_FINES ...), for messages
         self.name = path.rstrip("/").rsplit("/", 1)[-1]
@@ -97,6 +124,8 @@ class ReportStream:
         self._loading_retries = still_loading_retries
         self._loading_wait = still_loading_wait
         self._sleep = sleep
+        self._max_pages = max_pages  # a run past this many pages is not a report that ends
+        self._digests: set[int] = set()
         self._tag_to_column: dict[str, str] | None = None
         self._template: Row = {}
         self._kinds: dict[str, str] = {}
@@ -163,10 +192,20 @@ class ReportStream:
             if self._tag_to_column is None:
                 self._decide_columns(info.schema)
                 yield _COLUMNS_KNOWN
+            if info.rows:
+                if info.digest in self._digests:
+                    raise AlmaError(f"Analytics report {self._which()} served page {page_no} with rows "
+                                    "it had already served: the report run does not end; nothing was "
+                                    "changed, try again later")
+                self._digests.add(info.digest)
             if token is None and info.token:
                 token = info.token
             if info.finished:
                 return
+            if self._max_pages is not None and page_no >= self._max_pages:
+                raise AlmaError(f"Analytics report {self._which()} is not finished after {page_no} pages, "
+                                f"more than a run of its row limit can have; nothing was changed, "
+                                "try again later")
             if token is None:
                 raise AlmaError(f"Analytics report '{self.name}': page {page_no} is not the last "
                                 "but Alma gave no resumption token")
@@ -200,6 +239,9 @@ class ReportStream:
             resp.close()
         if not info.query_result:
             raise self._no_report()
+
+    def _which(self) -> str:
+        return f"{self.setting} ({self.path})" if self.setting else f"'{self.name}'"
 
     def _not_prompted(self, exc: AlmaHttpError) -> ReportError:
         """420033 on the very first page: Alma ignores a filter on a column the report does not
@@ -249,6 +291,7 @@ class ReportStream:
                     yield _COLUMNS_KNOWN
                 row = self._row(elem)
                 elem.clear()  # the emptied shell stays until the page ends: memory per page only
+                info.digest = hash((info.digest, tuple(row.values())))
                 info.rows += 1
                 self.rows += 1
                 yield row
@@ -328,9 +371,12 @@ class ReportStream:
 def iter_report(http: AlmaHttp, path: str, *, filter_xml: str | None = None,
                 fallback_columns: list[str] | None = None, limit: int = 1000,
                 still_loading_retries: int = 5, still_loading_wait: float = 3.0,
-                sleep: Callable[[float], None] = time.sleep, setting: str | None = None) -> ReportStream:
+                sleep: Callable[[float], None] = time.sleep, setting: str | None = None,
+                max_pages: int | None = None) -> ReportStream:
     """Stream the rows of the Analytics report at `path` (nothing is fetched until iterated).
-    `setting` is the setting that names the report, used in messages."""
+    `setting` is the setting that names the report, used in messages; `max_pages` bounds a run
+    (past it, and on a page of rows served before, the run stops with an AlmaError)."""
     return ReportStream(http, path, filter_xml=filter_xml, fallback_columns=fallback_columns,
                         limit=limit, still_loading_retries=still_loading_retries,
-                        still_loading_wait=still_loading_wait, sleep=sleep, setting=setting)
+                        still_loading_wait=still_loading_wait, sleep=sleep, setting=setting,
+                        max_pages=max_pages)

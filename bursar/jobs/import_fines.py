@@ -16,8 +16,10 @@ place instead of piling up.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from .. import crash, fs, ledger
 from ..alma import columns as c
-from ..alma.analytics import date_filter, iter_report
+from ..alma.analytics import iter_report, window_filter
 from ..bursar_file import charge_account
 from ..errors import BursarError, ReportError, SettingsError, StoreError
 from ..legacy import LegacyError, SierraNote, legacy_parts, load_xref, parse_sierra_note
@@ -60,6 +62,7 @@ class StagedReport:
     name: str
     path: Path
     rows: int
+    windows: int = 1
 
     def __iter__(self) -> Iterator[dict]:
         with self.path.open(encoding="utf-8") as fh:
@@ -81,15 +84,19 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
     with recorded(ctx, "AlmaImport", summary):
         with staging(ctx) as tmp:
             staged_trans = _stage(ctx, "All Transactions", trans_path, Path(tmp) / "trans.jsonl",
-                                  date_filter(c.TRANSACTIONS_FILTER_COLUMN, since),
+                                  _Windowing(c.TRANSACTIONS_FILTER_COLUMN, since, c.TRANS_ID),
                                   c.TRANSACTIONS_COLUMNS, c.TRANSACTIONS_REQUIRED)
             staged_fines = _stage(ctx, "All Fines", fines_path, Path(tmp) / "fines.jsonl",
-                                  date_filter(c.FINES_FILTER_COLUMN, since),
+                                  _Windowing(c.FINES_FILTER_COLUMN, since, c.FINE_ID),
                                   c.FINES_COLUMNS, c.FINES_REQUIRED)
             staged_balances = None
             if balances_path:
                 staged_balances = _stage(ctx, "All User Balances", balances_path, Path(tmp) / "balances.jsonl",
                                          None, c.BALANCES_COLUMNS, c.BALANCES_REQUIRED)
+            for staged in (staged_fines, staged_trans, staged_balances):
+                if staged is not None:
+                    summary.note(f"{staged.name}: {staged.rows} rows in {staged.windows} "
+                                 + ("window" if staged.windows == 1 else "windows"))
             _check_plausible(ctx, staged_fines, incremental)
             crash.point("import.after_stage")
             with ctx.store.transaction():
@@ -102,7 +109,8 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
                 merger.transactions(staged_trans)
                 settle_sent_lines(ctx, summary)  # after a restore: what the Bursar has, before mirroring payments
                 merger.alma_payments()
-                ctx.store.set_meta(WATERMARK, ctx.local_now.isoformat(), now=ctx.utc_now)
+                if _evidence(summary, staged_fines, staged_trans, incremental):
+                    ctx.store.set_meta(WATERMARK, ctx.local_now.isoformat(), now=ctx.utc_now)
     return summary
 
 
@@ -113,7 +121,8 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
 # folders of ours whose process is gone, and inside them only our file names).
 STAGING_PREFIX = "pybursar-import-"
 STAGED_FILE_MODE = 0o600
-_STAGED_FILES = frozenset({"trans.jsonl", "fines.jsonl", "balances.jsonl"})
+_STAGED_FILES = frozenset({"trans.jsonl", "fines.jsonl", "balances.jsonl", "trans.seen.sqlite3",
+                           "fines.seen.sqlite3", "trans.seen.sqlite3-journal", "fines.seen.sqlite3-journal"})
 _STAGING_RE = re.compile(rf"^{STAGING_PREFIX}(\d+)-[A-Za-z0-9_]+$")
 _OLD_STAGING_RE = re.compile(r"^bursar-import-[A-Za-z0-9_]+$")  # earlier versions, in the system temp folder
 _OLD_STAGING_AGE = 24 * 3600  # seconds: an earlier version's folder this old is not a running import
@@ -259,26 +268,130 @@ def _since(ctx: JobContext, full: bool) -> tuple[datetime, bool]:
     return max(since.replace(hour=0, minute=0, second=0), floor), True
 
 
-def _stage(ctx: JobContext, name: str, path: str, out: Path, filter_xml: str | None,
+@dataclass(frozen=True)
+class _Windowing:
+    """How a report is fetched in windows of its prompted date column: the column's sawx
+    expression, the oldest date asked for, and the heading of the row's id (for rows served
+    twice at a window edge)."""
+    column: str
+    since: datetime
+    key: str
+
+
+_PAGE_SIZE = 1000   # rows per Analytics page (limit=)
+_PAGE_MARGIN = 5    # pages allowed past what a run of ALMA_ANALYTICS_ROW_LIMIT rows needs
+_DAY = timedelta(days=1)
+
+
+class _SeenIds:
+    """The ids of the rows staged from the windows kept so far, on disk (memory stays flat):
+    a row whose date moved across a window edge between two runs is served by both."""
+
+    def __init__(self, path: Path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), STAGED_FILE_MODE)
+        os.close(fd)
+        self._db = sqlite3.connect(path)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE seen (id TEXT PRIMARY KEY, window INTEGER NOT NULL)")
+
+    def add(self, row_id: str, window: int) -> bool:
+        """Record the id; False when an earlier window already had it."""
+        try:
+            self._db.execute("INSERT INTO seen VALUES (?, ?)", (row_id, window))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def forget(self, window: int) -> None:
+        self._db.execute("DELETE FROM seen WHERE window = ?", (window,))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _stage(ctx: JobContext, name: str, path: str, out: Path, windowing: _Windowing | None,
            fallback: list[str], required: list[str]) -> StagedReport:
+    """Fetch the report to `out`, one JSON line per row.
+
+    Analytics stops a report run at a row cap without saying so, so a run that returns
+    ALMA_ANALYTICS_ROW_LIMIT rows or more is never taken: with a date column the window is
+    split in half and fetched again, down to one day; a one-day window still at the limit, or a
+    capped report without a date column, stops the import (nothing is merged).  Windows are
+    `column >= start AND column < end`; the last is open-ended."""
+    limit = ctx.settings.analytics_row_limit
+    max_pages = math.ceil(limit / _PAGE_SIZE) + _PAGE_MARGIN
+    setting = _REPORT_SETTINGS.get(name)
+    which = f"the {name} report" + (f" ({setting})" if setting else "")
     log.info("fetching Analytics report %r", name)
-    report = iter_report(ctx.alma(), path, filter_xml=filter_xml, fallback_columns=fallback,
-                         setting=_REPORT_SETTINGS.get(name))
-    count = 0
+    today_end = midnight(ctx.local_now.date()) + _DAY
+    # windows still to fetch, the next one last; None end: open-ended
+    pending: list[tuple[datetime | None, datetime | None]] = [
+        (windowing.since, None) if windowing else (None, None)]
+    seen: _SeenIds | None = None
+    count = windows = 0
     progress = Progress(f"{name} rows fetched")
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), STAGED_FILE_MODE)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        for row in report:
-            if count == 0:
-                _check_columns(name, report.columns, required)
-            fh.write(json.dumps(row, separators=(",", ":")))
-            fh.write("\n")
-            count += 1
-            progress.step()
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            while pending:
+                start, end = pending.pop()
+                filter_xml = window_filter(windowing.column, start, end) if windowing and start else None
+                report = iter_report(ctx.alma(), path, filter_xml=filter_xml, fallback_columns=fallback,
+                                     setting=setting, limit=_PAGE_SIZE, max_pages=max_pages)
+                mark = fh.tell()
+                served = written = 0
+                try:
+                    for row in report:
+                        if served == 0:
+                            _check_columns(name, report.columns, required)
+                        served += 1
+                        if served >= limit:
+                            break
+                        if seen is not None and windowing is not None:
+                            row_id = row.get(windowing.key)
+                            if row_id and not seen.add(row_id, windows):
+                                continue  # staged from an earlier window already
+                        fh.write(json.dumps(row, separators=(",", ":")))
+                        fh.write("\n")
+                        written += 1
+                        progress.step()
+                finally:
+                    report.close()
+                if served < limit:
+                    _check_columns(name, report.columns, required)
+                    windows += 1
+                    count += written
+                    continue
+                # capped: throw this window's rows away and fetch it again in halves
+                fh.seek(mark)
+                fh.truncate()
+                if windowing is None or start is None:
+                    raise ReportError(f"{which} returned {limit} rows or more, the row limit of one "
+                                      "Analytics run (ALMA_ANALYTICS_ROW_LIMIT), so it may be cut short; "
+                                      "it has no date filter to fetch it in smaller parts; nothing was changed")
+                top = end or max(today_end, start + _DAY)
+                if top - start <= _DAY:
+                    raise ReportError(f"{which} returned {limit} rows or more for the one day "
+                                      f"{start:%Y-%m-%d}, the row limit of one Analytics run "
+                                      "(ALMA_ANALYTICS_ROW_LIMIT); it cannot be fetched in smaller "
+                                      "windows; nothing was changed")
+                half_days = max(1, math.floor((top - start) / _DAY / 2))
+                middle = start + timedelta(days=half_days)
+                log.info("report %r: %d rows or more from %s; fetching it in two halves from %s",
+                         name, limit, f"{start:%Y-%m-%d}", f"{middle:%Y-%m-%d}")
+                if seen is None:
+                    seen = _SeenIds(out.with_suffix(".seen.sqlite3"))
+                else:
+                    seen.forget(windows)
+                pending.append((middle, end))
+                pending.append((start, middle))
+    finally:
+        if seen is not None:
+            seen.close()
     progress.done()
-    _check_columns(name, report.columns, required)
-    log.info("report %r: %d rows staged", name, count)
-    return StagedReport(name, out, count)
+    log.info("report %r: %d rows staged from %d window(s)", name, count, windows)
+    return StagedReport(name, out, count, windows)
 
 
 def _check_columns(name: str, columns: list[str], required: list[str]) -> None:
@@ -297,6 +410,19 @@ def _check_plausible(ctx: JobContext, fines: StagedReport, incremental: bool) ->
         if known:
             raise ReportError(f"the All Fines report returned no rows, but the ledger holds {known} fines; "
                               "Analytics is probably unavailable, nothing was changed")
+
+
+def _evidence(summary: Summary, fines: StagedReport, trans: StagedReport, incremental: bool) -> bool:
+    """Whether this import may move the watermark.  Every report was read to its end (a capped or
+    endless run stops the import before this point), so an incremental window is complete.  A
+    first or --full import that got no rows at all proves nothing: an empty answer must not
+    make later runs look back only a few days, past the fines it hid."""
+    if incremental or fines.rows or trans.rows:
+        return True
+    summary.flag("watermark", "the All Fines and All Transactions reports returned no rows on a "
+                 "full import; the incremental watermark was not set, so the next import reads the "
+                 "full history again")
+    return False
 
 
 class _Merger:

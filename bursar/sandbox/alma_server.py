@@ -40,7 +40,7 @@ XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 CLOSED_FEE_MESSAGE = "Request failed: API does not support closed fees."
 PAY_METHODS = {"CREDIT_CARD": "Credit card", "ONLINE": "Online", "CASH": "Cash"}
 FAULT_KINDS = ("error", "rate_limit", "daily_limit", "slow", "drop", "still_loading",
-               "apply_then_drop")
+               "apply_then_drop", "repeat_page")
 
 _SEP = "\x1f"   # between cells of a stored row
 _NULL = "\x1e"  # a null cell (omitted from the Row element)
@@ -172,6 +172,7 @@ class _Session:
     pos: int = 0
     page: int = 0           # pages served so far
     finished: bool = False
+    last: tuple[int, int] = (0, 0)  # the slice of rows the last page served
 
 
 class _FilterError(Exception):
@@ -208,6 +209,10 @@ def _compile_expr(el: ET.Element, columns: list[str]) -> Callable[[list[str]], b
         if op == "and":
             return lambda cells: all(p(cells) for p in preds)
         return lambda cells: any(p(cells) for p in preds)
+    if kind == "sawx:comparison" and op == "between" and len(children) == 3:
+        low = _compile_expr(_comparison(el, children[0], children[1], "greaterOrEqual"), columns)
+        high = _compile_expr(_comparison(el, children[0], children[2], "lessOrEqual"), columns)
+        return lambda cells: low(cells) and high(cells)
     if kind == "sawx:comparison" and op in _OPS and len(children) == 2:
         left, right = children
         if left.get(XSI_TYPE) != "sawx:sqlExpression":
@@ -220,6 +225,13 @@ def _compile_expr(el: ET.Element, columns: list[str]) -> Callable[[list[str]], b
         index, value, compare = columns.index(heading), escape((right.text or "").strip()), _OPS[op]
         return lambda cells: cells[index] != _NULL and compare(cells[index], value)
     raise _FilterError(f"unsupported filter expression {kind} {op}")
+
+
+def _comparison(parent: ET.Element, left: ET.Element, right: ET.Element, op: str) -> ET.Element:
+    """A two-sided comparison built from the parts of a `between`."""
+    el = ET.Element(parent.tag, {XSI_TYPE: "sawx:comparison", "op": op})
+    el.extend([left, right])
+    return el
 
 
 # -- faults ------------------------------------------------------------------------------------
@@ -263,6 +275,12 @@ class SandboxAlma:
         self.fees: dict[tuple[str, str], dict[str, Any]] = {}
         self.pay_calls: list[dict[str, Any]] = []
         self.api_remaining = 100_000
+        # whether the user fee list carries each fee's `transaction` array (Alma's reference does
+        # not say; False serves the list without it, as the single-fee GET still has it)
+        self.list_transactions = True
+        # Oracle BI's row cap: a report run stops after this many rows, finished, without a word
+        # (None: no cap, the default)
+        self.row_cap: int | None = None
         self._reports: dict[str, _Report] = {}
         self._sessions: dict[str, _Session] = {}
         self._faults: list[_Fault] = []
@@ -445,6 +463,8 @@ class SandboxAlma:
             except _NotPrompted:
                 return err(400, "420033", "No more rows to fetch")
             rows = [r for r in rows if predicate(r.split(_SEP))]
+        if self.row_cap is not None:
+            rows = rows[: self.row_cap]
         col_names = params.get("col_names", "true").lower() != "false"
         token = secrets.token_hex(64).upper()
         session = _Session(report, rows, limit or 25, col_names)
@@ -463,12 +483,27 @@ class SandboxAlma:
         start = session.pos
         end = min(start + size, len(session.rows))
         page_rows = session.rows[start:end]
+        session.last = (start, end)
         session.pos = end
         session.page += 1
         if end >= len(session.rows):
             session.finished = True
             session.rows = None  # free the filtered copy; the token now answers 420033
         return page_rows, session.finished
+
+    def _repeat_page(self, params: dict[str, str]) -> _Outcome | None:
+        """The "repeat_page" fault: a token request gets the session's previous page again, not
+        finished (a report run that never ends).  None: not a token request, answer normally."""
+        with self._lock:
+            session = self._sessions.get(params.get("token", ""))
+            if session is None or session.rows is None:
+                return None
+            session.page += 1
+            start, end = session.last
+            page_rows = session.rows[start:end]
+        body = session.report.render(page_rows, token=None, finished=False, schema=False,
+                                     col_names=session.col_names)
+        return _Outcome(200, body, _XML)
 
     @staticmethod
     def _still_loading() -> _Outcome:
@@ -671,6 +706,11 @@ class _Handler(BaseHTTPRequestHandler):
             elif fault.kind == "drop":
                 self._drop(method, path, params)
                 return
+            elif fault.kind == "repeat_page":
+                repeated = sb._repeat_page(params)
+                if repeated is not None:
+                    self._answer(method, path, params, repeated)
+                    return
             elif fault.kind == "apply_then_drop":
                 sb._route(method, path, params, accept)
                 self._drop(method, path, params)
