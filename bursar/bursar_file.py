@@ -38,8 +38,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from bursar.errors import BursarError, FieldTooWide
-from bursar.money import CENT, to_money
+from bursar import profile
+from bursar.errors import BursarError
+from bursar.money import to_money
+from bursar.profile import BadLine, due_date, term_code  # noqa: F401  (callers use them from here)
 
 LINE_LENGTH = 97
 
@@ -70,11 +72,6 @@ CHARGES_KIND = 1
 REVERSALS_KIND = 2
 
 
-class BadLine(BursarError, ValueError):
-    """A Bursar line that cannot be built or read: zero amount, missing charge dates, empty
-    required field, non-ASCII text, or (when parsing) wrong length/separators/field content."""
-
-
 @dataclass(frozen=True)
 class LineFields:
     """The content of one line.  amount is signed: > 0 a charge, < 0 a reversal (0 is invalid).
@@ -89,43 +86,14 @@ class LineFields:
     reference: str
 
 
-def _text_field(name: str, value: str, width: int, *, right: bool = False) -> str:
-    """Pad one field to its width; refuse empty, non-ASCII or too-wide values."""
-    if not isinstance(value, str) or value == "":
-        raise BadLine(f"Bursar field '{name}' is empty")
-    if not _PRINTABLE_ASCII.fullmatch(value):
-        raise BadLine(f"Bursar field '{name}' has a character that is not printable ASCII: {value!r}")
-    if len(value) > width:
-        raise FieldTooWide(name, value, width)
-    return value.rjust(width) if right else value.ljust(width)
-
-
-def _date_field(name: str, value: date | None) -> str:
-    if value is None:
-        raise BadLine(f"a charge line needs a {name}")
-    return value.strftime(_DATE_FORMAT).ljust(9)
-
-
 def format_line(f: LineFields) -> str:
-    """The 97-character line (no newline) for one ledger line."""
-    amount = to_money(f.amount)
-    if amount != f.amount:
-        raise BadLine(f"amount {f.amount} is not a whole number of cents")
-    if amount == 0:
-        raise BadLine(f"a Bursar line cannot have a zero amount (reference {f.reference!r})")
-    reversal = amount < 0
-    fields = [
-        _text_field("patron id", f.patron_id, 11),  # cols 1-11
-        _text_field("account", f.account, 12),  # cols 13-24
-        _text_field("amount", f"{abs(amount).quantize(CENT):f}", 10, right=True),  # cols 26-35
-        " " * 9 if reversal else _date_field("due date", f.due_date),  # cols 37-45
-        " " * 9 if reversal else _date_field("billing date", f.billing_date),  # cols 47-55
-        _text_field("term code", f.term_code, 5),  # cols 57-61
-        "Y  " if reversal else "   ",  # cols 63-65
-        _text_field("reference", f.reference, 31),  # cols 67-97
-    ]
-    line = " ".join(fields)
-    assert len(line) == LINE_LENGTH  # guaranteed by the widths above
+    """The 97-character line (no newline) for one ledger line: the built-in `pybursar` profile
+    (bursar/profiles/pybursar.toml) lays it out."""
+    layout = profile.builtin(profile.DEFAULT_PROFILE)
+    line = profile.format_line(layout, profile.LineValues(
+        emplid=f.patron_id, amount=f.amount, account=f.account, term=f.term_code, fine_id=f.reference,
+        billing_date=f.billing_date, due_date=f.due_date))
+    assert len(line) == LINE_LENGTH  # guaranteed by the widths the profile's load checked
     return line
 
 
@@ -190,27 +158,6 @@ def parse_line(text: str) -> LineFields:
     return fields
 
 
-def due_date(billing: date, due_day: int = 25) -> date:
-    """The due date for a charge billed on `billing` (docs/dates-and-terms.md §3): day `due_day` of the next
-    month, or of the month after when the billing day is past `due_day`.
-    2021-01-25 -> 2021-02-25; 2021-01-26 -> 2021-03-25; 2021-11-26 -> 2022-01-25."""
-    if isinstance(due_day, bool) or not isinstance(due_day, int) or not 1 <= due_day <= 28:
-        raise ValueError(f"due day must be 1..28 (it must exist in every month), got {due_day!r}")
-    months_ahead = 2 if billing.day > due_day else 1
-    index = billing.year * 12 + (billing.month - 1) + months_ahead
-    return date(index // 12, index % 12 + 1, due_day)
-
-
-def term_code(d: date) -> str:
-    """The Bursar year-and-term code of a billing date (docs/dates-and-terms.md §4): "2" + two-digit year +
-    1 (Jan-May, Spring), 4 (Jun-Jul, Summer) or 7 (Aug-Dec, Fall).  2021-06-01 -> "2214".
-    The scheme only has room for 2000-2099; other years are refused rather than wrapped."""
-    if not 2000 <= d.year <= 2099:
-        raise ValueError(f"term codes exist only for the years 2000-2099, got {d.year}")
-    term = "1" if d.month <= 5 else "4" if d.month <= 7 else "7"
-    return f"2{d.year % 100:02d}{term}"
-
-
 def charge_account(
     location_code: str | None,
     fine_type: str,
@@ -272,8 +219,9 @@ def export_ids(prefix: str, names: Iterable[str]) -> set[int]:
     return {p.export_id for p in (parse_file_name(prefix, n) for n in names) if p is not None}
 
 
-def write_file_atomic(path: Path, lines: Sequence[str]) -> int:
-    """Write `lines` (each followed by "\\n", the last too) to `path` all at once.
+def write_file_atomic(path: Path, lines: Sequence[str], *, line_ending: str = "\n",
+                      encoding: str = "ascii") -> int:
+    """Write `lines` (each followed by `line_ending`, the last too) to `path` all at once.
 
     Why: the file is uploaded to the Bursar later; a half-written file must never exist under
     its real name.  The bytes go to a temporary file in the same directory, are fsynced, get
@@ -285,9 +233,9 @@ def write_file_atomic(path: Path, lines: Sequence[str]) -> int:
         if "\n" in line or "\r" in line:
             raise BadLine("a file line must not contain a line break")
     try:
-        data = "".join(line + "\n" for line in lines).encode("ascii")
+        data = "".join(line + line_ending for line in lines).encode(encoding)
     except UnicodeEncodeError:
-        raise BadLine(f"a line for {path.name} has a character that is not ASCII") from None
+        raise BadLine(f"a line for {path.name} has a character that is not {encoding.upper()}") from None
     tmp_name: str | None = None
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

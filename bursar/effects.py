@@ -56,8 +56,9 @@ class Effects:
         """Where a file of ours is to be read: `path` itself when it exists."""
         return path if path.is_file() else None
 
-    def write_export(self, path: Path, lines: Sequence[str]) -> int:
-        return bf.write_file_atomic(path, lines)
+    def write_export(self, path: Path, lines: Sequence[str], line_ending: str = "\n",
+                     encoding: str = "ascii") -> int:
+        return bf.write_file_atomic(path, lines, line_ending=line_ending, encoding=encoding)
 
     def move(self, source: Path, target: Path) -> None:
         """Move one of our files (an export into its archive, a stale file aside)."""
@@ -152,9 +153,10 @@ class DryRunEffects(Effects):
                 return source if source.is_file() else None
         return path if path.is_file() else None
 
-    def write_export(self, path: Path, lines: Sequence[str]) -> int:
+    def write_export(self, path: Path, lines: Sequence[str], line_ending: str = "\n",
+                     encoding: str = "ascii") -> int:
         copy = self.scratch() / f"{len(self._written)}-{path.name}"
-        size = bf.write_file_atomic(copy, lines)
+        size = bf.write_file_atomic(copy, lines, line_ending=line_ending, encoding=encoding)
         self._written[path] = copy
         self._note(f"would write {path} ({len(lines)} lines):")
         with self._lock:

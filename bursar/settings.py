@@ -34,6 +34,9 @@ from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from .errors import SettingsError
+from .profile import DEFAULT_PROFILE, Profile
+from .profile import builtin as builtin_profile
+from .profile import load as load_profile
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,8 @@ SETTINGS: list[Setting] = [
     Setting("BURSAR_LAW_LOCATION_PATTERN", "(^law)|(_lw_)", "regular expression for law location codes"),
     Setting("BURSAR_DUE_DAY", "25", "day of the month charges fall due"),
     Setting("BURSAR_FILE_PREFIX", "LIB_charges.dat", "export file name prefix"),
+    Setting("BURSAR_PROFILE", "pybursar", "the Bursar format, fee mapping and billing rules: a built-in name "
+            "(pybursar, peoplesoft-csv) or a TOML file (docs/profiles.md)"),
     Setting("BURSAR_IGNORE_FILE", None, "file of Alma fine ids never imported (one per line, # comments)"),
     Setting("BURSAR_LEGACY_XREF_FILE", None, "legacy Sierra cross-reference JSON (sierra_fine_xref.json)"),
     Setting("BURSAR_NOW", None, "fixed clock for replays and tests (YYYY-MM-DDTHH:MM:SS, local time)"),
@@ -175,6 +180,7 @@ class Settings:
     reports_dir: Path = Path("reports")
     reconcile_on: frozenset[str] = frozenset()  # "mon".."sun", "monthly"
     warnings: tuple[str, ...] = ()  # for the console and the log (a too-open .env file)
+    profile: Profile = field(default_factory=lambda: builtin_profile(DEFAULT_PROFILE))  # BURSAR_PROFILE
 
     def get(self, name: str) -> str | None:
         """The raw value of a setting (None when unset or empty)."""
@@ -386,6 +392,7 @@ def _validate(raw: dict[str, str | None], base: Path) -> Settings:
         daily_reserve=integer("ALMA_DAILY_RESERVE", 0, 100_000_000),
         reports_dir=path("REPORTS_DIR"),
         reconcile_on=reconcile_days(raw["RECONCILE_ON"]),
+        profile=load_profile(str(raw["BURSAR_PROFILE"])),
     )
 
 

@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from .. import bursar_file as bf
 from .. import crash, ledger
+from .. import profile as pf
 from ..errors import FieldTooWide, StoreError
 from ..leftovers import export_leftovers
 from ..money import ZERO
@@ -83,8 +84,9 @@ def build_export(ctx: JobContext, summary: Summary) -> dict | None:
     export = store.find_one("burs_exports", {"state": "building"})
     pending = [t["id"] for t in store.find("trans_burs", {"newBursExp": True})]
     billing = ctx.today
-    due = bf.due_date(billing, s.due_day)
-    term = bf.term_code(billing)
+    layout = s.profile
+    due = pf.profile_due_date(layout, billing, s.due_day)
+    term = pf.profile_term(layout, billing)
     for tb_id in pending:
         tb = store.get("trans_burs", tb_id)
         if tb is None or not tb["newBursExp"]:
@@ -104,18 +106,21 @@ def build_export(ctx: JobContext, summary: Summary) -> dict | None:
             store.update("trans_burs", tb_id, {"newBursExp": False, "updated": stamp})
             continue
         md_changes = {}
+        item = store.find_one("item_details", {"fine": tb["fine"]}) or {}
+        shown = {"emplid": fine["almaPatronId"], "account": md["chargeAcc"], "amount": amount,
+                 "fine_id": tb["bursFineId"], "description": fine.get("type") or "",
+                 "item_code": pf.item_code_for(layout, fine.get("type") or "", item.get("locationCode"))}
         if amount > 0:
             md_changes = {"billingDate": midnight(billing), "fineDueDate": midnight(due), "termCode": term}
-            fields = bf.LineFields(fine["almaPatronId"], md["chargeAcc"], amount, due, billing, term, tb["bursFineId"])
+            values = pf.LineValues(**shown, term=term, billing_date=billing, due_date=due)
         else:
             if not md["termCode"]:
                 summary.flag(ref, f"reversal of part {tb['bursFineId']} before any charge was sent for it "
                                   "(no term code); left for a later run")
                 continue
-            fields = bf.LineFields(fine["almaPatronId"], md["chargeAcc"], amount, None, None,
-                                   md["termCode"], tb["bursFineId"])
+            values = pf.LineValues(**shown, term=md["termCode"])
         try:
-            text = bf.format_line(fields)
+            text = pf.format_line(layout, values)
         except (FieldTooWide, bf.BadLine) as exc:
             summary.flag(ref, f"{exc}; left for a later run")
             continue
@@ -141,30 +146,46 @@ def build_export(ctx: JobContext, summary: Summary) -> dict | None:
 
 def export_lines(ctx: JobContext, export_id: int) -> tuple[list[str], list[str]]:
     """The export's charge and reversal lines, in the order the ledger lines were created."""
-    charges: list[str] = []
-    reversals: list[str] = []
+    rows = ordered_lines(ctx, export_id)
+    return [t for t, a in rows if a > 0], [t for t, a in rows if a < 0]
+
+
+def ordered_lines(ctx: JobContext, export_id: int) -> list[tuple[str, Decimal]]:
+    """The export's stored lines with their signed amounts (from the ledger line, so any
+    profile's text will do), in the order the ledger lines were created."""
+    out = []
     for row in ctx.store.find("burs_export_trans", {"bursExport": export_id}, order_by="transBurs"):
-        (reversals if bf.parse_line(row["line"]).amount < 0 else charges).append(row["line"])
-    return charges, reversals
+        tb = ctx.store.get("trans_burs", row["transBurs"])
+        out.append((row["line"], tb["amt"] if tb is not None else bf.parse_line(row["line"]).amount))
+    return out
 
 
 def write_export(ctx: JobContext, export: dict, summary: Summary) -> None:
     s = ctx.settings
-    charges, reversals = export_lines(ctx, export["id"])
+    rows = ordered_lines(ctx, export["id"])
+    charges = [r for r in rows if r[1] > 0]
+    reversals = [r for r in rows if r[1] < 0]
     if not charges and not reversals:
         ctx.store.delete_where("burs_exports", {"id": export["id"]})  # created just before a crash
         return
+    layout = s.profile
     names: dict[int, str | None] = {}
-    totals: dict[int, Decimal] = {}
-    files = ((bf.CHARGES_KIND, charges), (bf.REVERSALS_KIND, reversals))
+    totals = {bf.CHARGES_KIND: sum((a for _, a in charges), ZERO),
+              bf.REVERSALS_KIND: sum((-a for _, a in reversals), ZERO)}
+    if layout.split:
+        files = ((bf.CHARGES_KIND, charges), (bf.REVERSALS_KIND, reversals))
+    else:  # one file, in the order the ledger lines were created
+        files = ((bf.CHARGES_KIND, rows), (bf.REVERSALS_KIND, []))
     for kind, lines in files:
-        names[kind] = bf.file_name(s.file_prefix, export["exportDate"], export["id"], kind) if lines else None
-        totals[kind] = sum((abs(bf.parse_line(line).amount) for line in lines), ZERO)
+        names[kind] = (pf.file_name(layout, s.file_prefix, export["exportDate"], export["id"], kind)
+                       if lines else None)
     ctx.effects.ensure_dir(s.exports_dir, "EXPORTS_DIR")
     for kind, lines in files:
         name = names[kind]
         if name is not None:  # named only when it has lines
-            ctx.effects.write_export(s.exports_dir / name, lines)
+            text = pf.file_lines(layout, [t for t, _ in lines], [a for _, a in lines],
+                                 export_date=export["exportDate"], export_id=export["id"])
+            ctx.effects.write_export(s.exports_dir / name, text, layout.line_ending, layout.encoding)
             crash.point(f"export.after_write_{kind}")
     ctx.store.update("burs_exports", export["id"], {
         "state": "written", "chargesFilename": names[1], "reversalsFilename": names[2],

@@ -36,6 +36,7 @@ from ..bursar_file import charge_account
 from ..errors import BursarError, ReportError, SettingsError, StoreError
 from ..legacy import LegacyError, SierraNote, legacy_parts, load_xref, parse_sierra_note
 from ..money import ZERO, allocate_greedy
+from ..profile import account_for
 from ..progress import Progress
 from ..rows import (
     NO_LOAN,
@@ -530,14 +531,14 @@ class _Merger:
         self.store.insert("fine_mds", {
             "fine": fine_id, "bursFineId": record.rootAlmaFineId, "alma_fine_id": record.rootAlmaFineId,
             "isReplFee": record.type == "Lost item replacement fee",
-            "chargeAcc": charge_account(record.locationCode, record.type, law_pattern=s.law_pattern,
-                                        law=s.account_law, replacement=s.account_replacement,
-                                        default=s.account_default),
+            "chargeAcc": account_for(s.profile, record.type, record.locationCode, settings_rule=lambda loc, fee: (
+                charge_account(loc, fee, law_pattern=s.law_pattern, law=s.account_law,
+                               replacement=s.account_replacement, default=s.account_default))),
             "billingDate": None, "fineDueDate": None, "termCode": None,
             "created": self.stamp, "updated": self.stamp,
         })
 
-    # -- legacy Sierra fines (§10) ------------------------------------------------------------
+    # -- legacy Sierra fines (docs/ledger.md §9) ----------------------------------------------
     def _legacy_xref(self) -> dict:
         if self._xref is None:  # read at the start of the run when set (_load_legacy_xref)
             raise LegacyError("BURSAR_LEGACY_XREF_FILE is not set")
