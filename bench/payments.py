@@ -6,7 +6,12 @@
 
 The issue's target: with N payments, `latency` seconds added to every Alma call and a budget of
 B calls/s, the floor is (Alma calls made) / B seconds; pyBursar must finish within 1.15x of it
-and make at most 2 calls per payment (GET the fee, POST op=pay).
+and make at most 1.3 calls per payment with this patron mix (one GET of each patron's fee list,
+one POST op=pay per payment).
+
+The patron mix: payments come in patrons of 1, 2, 3, 4, 5, 6, 3 and 4 fees in turn (3.5 on
+average: a student who pays the Bursar usually clears the whole library account, every fee on
+it, at once), so the best possible is 1 + 1/3.5 = 1.29 calls per payment.
 
 Why it is built this way:
 * The store is written directly (patrons, fines, fine_mds with bursFineId = alma_fine_id = the
@@ -59,10 +64,23 @@ class Payment:
     paid: Decimal
 
 
+MIX = (1, 2, 3, 4, 5, 6, 3, 4)  # fees per patron, in turn
+
+
 def payments(n: int) -> list[Payment]:
-    """N payments, one per fee, of 1.00 .. 9.99 (always below the fee's balance)."""
-    return [Payment(f"B{i:09d}", str(9_100_000_000_000_000 + i), Decimal(100 + (i * 37) % 900) / 100)
-            for i in range(n)]
+    """N payments, one per fee, of 1.00 .. 9.99 (always below the fee's balance); patron p
+    has MIX[p % len(MIX)] of them."""
+    out: list[Payment] = []
+    patron = 0
+    while len(out) < n:
+        for _ in range(MIX[patron % len(MIX)]):
+            i = len(out)
+            if i == n:
+                break
+            out.append(Payment(f"B{patron:09d}", str(9_100_000_000_000_000 + i),
+                               Decimal(100 + (i * 37) % 900) / 100))
+        patron += 1
+    return out
 
 
 def payments_csv(rows: list[Payment]) -> bytes:
@@ -74,14 +92,16 @@ def write_store(uri: str, rows: list[Payment]) -> None:
     """The ledger rows the payment references resolve to (what Direction 1 would have left)."""
     store = open_store(uri)
     try:
-        patron_ids = store.insert_many("patrons", [
-            {"almaPatronId": p.user_id, "balance": CHARGE, "created": STAMP, "updated": STAMP} for p in rows])
+        users = sorted({p.user_id for p in rows})
+        patron_ids = dict(zip(users, store.insert_many("patrons", [
+            {"almaPatronId": user, "balance": CHARGE, "created": STAMP, "updated": STAMP} for user in users]),
+            strict=True))
         fine_ids = store.insert_many("fines", [
-            {"patron": pid, "almaPatronId": p.user_id, "rootAlmaFineId": p.fee_id, "almaLoanId": "\\N",
+            {"patron": patron_ids[p.user_id], "almaPatronId": p.user_id, "rootAlmaFineId": p.fee_id, "almaLoanId": "\\N",
              "isSierraFine": False, "almaCreated": STAMP, "almaUpdated": STAMP, "type": "OVERDUEFINE",
              "origAmtAlma": CHARGE, "remAmtAlma": CHARGE, "isClosedInAlma": False,
              "created": STAMP, "updated": STAMP}
-            for pid, p in zip(patron_ids, rows, strict=True)])
+            for p in rows])
         store.insert_many("fine_mds", [
             {"fine": fid, "bursFineId": p.fee_id, "alma_fine_id": p.fee_id, "isReplFee": False,
              "created": STAMP, "updated": STAMP}
@@ -230,13 +250,14 @@ def main() -> int:
     per = ours.calls / len(rows)
     ratio = ours.seconds / floor if floor else 0.0  # no calls at all: reported as a problem below
     print(f"(latency {args.latency * 1000:.0f} ms per call, budget {args.budget} calls/s; "
-          f"target: <= 1.15x floor, <= 2 calls/payment)")
+          f"target: <= 1.15x floor, <= 1.3 calls/payment; {len(rows):,} payments of "
+          f"{len({p.user_id for p in rows}):,} patrons)")
     print("| payments | Alma calls | calls/payment | floor (calls/budget) | pyBursar wall time | vs floor "
           "| sequential wall time (calls) |")
     print("|---|---|---|---|---|---|---|")
     print(f"| {len(rows):,} | {ours.calls:,} | {per:.2f} | {floor:.1f} s | {ours.seconds:.1f} s | {ratio:.2f}x "
           f"| {seq.seconds:.1f} s ({seq.calls:,}) |", flush=True)
-    verdict = "meets" if ratio <= 1.15 and per <= 2 else "MISSES"
+    verdict = "meets" if ratio <= 1.15 and per <= 1.3 else "MISSES"
     print(f"pyBursar {verdict} the target; {seq.seconds / ours.seconds:.1f}x faster than sequential")
     problems = [f"pyBursar: {p}" for p in ours.problems] + [f"sequential: {p}" for p in seq.problems]
     for problem in problems:

@@ -41,6 +41,9 @@ class Fee:
     original_amount: Decimal
     transactions: list[dict] = field(default_factory=list)
     raw: dict = field(default_factory=dict, repr=False)
+    # False when Alma's answer had no `transaction` key at all: the fee's transactions are then
+    # unknown (the user fee list may not carry them), not known to be none
+    transactions_listed: bool = True
 
 
 def _money(value: Any, what: str) -> Decimal:
@@ -75,6 +78,7 @@ def fee_from_json(doc: dict, user_id: str = "") -> Fee:
         balance=_money(doc.get("balance"), "fee balance"),
         original_amount=_money(doc.get("original_amount"), "fee original amount"),
         transactions=[t for t in transactions if isinstance(t, dict)], raw=doc,
+        transactions_listed="transaction" in doc,
     )
 
 

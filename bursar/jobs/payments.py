@@ -9,9 +9,13 @@ call's outcome is unknown) is first looked up in Alma by its deterministic
 external_transaction_id, so a crash or a dropped connection can never pay twice.
 
 Per row: Reference Number -> fine part -> Alma fee id and user; zero charge or payment ->
-skipped; GET the fee (closed -> skipped); amount = min(paid, balance); record `pending`; POST
-op=pay.  Alma calls run on a few threads, all paced by the shared rate limiter; every store
-write happens on this thread.
+skipped; the fee from the patron's ACTIVE fee list (one GET per patron per run serves all of
+the patron's rows; a fee not in it is looked for in the CLOSED list, read only then: closed ->
+skipped, unless our own external id is on it); amount = min(paid, balance), the balance
+reflecting this run's earlier payments on the fee; record `pending`; POST op=pay.  Where a
+listed fee carries no `transaction` array, the fee is read on its own before its pay
+(docs/alma.md).  Alma calls run on a few threads, all paced by the shared rate limiter; every
+store write happens on this thread.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import hashlib
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -215,45 +219,321 @@ def _retry_unsettled(ctx: JobContext, summary: Summary, handled: set[int]) -> No
 # -- settling rows -------------------------------------------------------------------------
 @dataclass
 class _Item:
-    """One row moving through lookup -> GET fee -> (pending) -> POST pay."""
+    """One row moving through lookup -> its patron's fee list -> (pending) -> POST pay."""
 
     row: dict
     fine: dict | None = None
     fee_id: str = ""
     user_id: str = ""
     amount: Decimal = ZERO
-    stage: str = "start"
+    fee: Fee | None = None  # the fee as it was when the pay was decided
+    stage: str = "start"  # start -> fee -> pay
+    alone: bool = False  # its fee is in neither list: read on its own (GET of the fee)
+
+
+@dataclass
+class _Patron:
+    """One patron's fees as this run knows them.  One GET of the ACTIVE list serves all the
+    patron's rows; the CLOSED list is read only for a row whose fee is not in it.  Only one call
+    per fee is in flight at a time, so a second row on a fee sees the balance the first left."""
+
+    user_id: str
+    active: dict[str, Fee] | None = None
+    closed: dict[str, Fee] | None = None
+    closed_here: dict[str, Fee] = field(default_factory=dict)  # closed by a pay of this run
+    loading: bool = False
+    waiting: list[_Item] = field(default_factory=list)  # rows waiting for a list
+    busy: set[str] = field(default_factory=set)  # fees with a call in flight
+    parked: dict[str, list[_Item]] = field(default_factory=dict)  # rows waiting for a busy fee
+    active_failed: str | None = None
+    closed_failed: str | None = None
+
+
+_Call = tuple[str, Any]  # ("list", (patron, status)) | ("get", item) | ("pay", item)
+_PARKED = object()
 
 
 def _settle(ctx: JobContext, rows: list[dict], summary: Summary, handled: set[int]) -> None:
     handled.update(row["id"] for row in rows)
     if not rows:
         return
-    http = ctx.alma()
-    workers = max(1, min(16, ctx.settings.alma_calls_per_second // 2))
-    queue: deque[_Item] = deque(_Item(row) for row in rows)
-    progress = Progress("payment rows settled")
-    in_flight: dict[Future, _Item] = {}
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alma") as pool:
+    _Settler(ctx, summary).run(rows)
+
+
+class _Settler:
+    """Schedules every row's Alma calls on a few worker threads (all paced by the rate limiter);
+    decisions and store writes happen on this thread."""
+
+    def __init__(self, ctx: JobContext, summary: Summary):
+        self.ctx = ctx
+        self.summary = summary
+        self.patrons: dict[str, _Patron] = {}
+        # set once a listed fee carries a `transaction` array: the list does carry transactions,
+        # so a listed fee without one has none (reference: docs/alma.md §8)
+        self.list_has_transactions = False
+        self.progress = Progress("payment rows settled")
+
+    def run(self, rows: list[dict]) -> None:
+        http = self.ctx.alma()
+        workers = max(1, min(16, self.ctx.settings.alma_calls_per_second // 2))
+        queue: deque[_Item] = deque(_Item(row) for row in rows)
+        in_flight: dict[Future, _Call] = {}
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alma") as pool:
+            try:
+                while queue or in_flight:
+                    while queue and len(in_flight) < workers:
+                        item = queue.popleft()
+                        step = self._next(item)
+                        if step is None:
+                            self.progress.step()
+                        elif step is not _PARKED:
+                            call, tag = step
+                            in_flight[pool.submit(call, http)] = tag
+                    if not in_flight:
+                        continue
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        ready = self._handle(in_flight.pop(future), future)
+                        queue.extendleft(reversed(ready))
+                self.progress.done()
+            except AlmaDailyLimitError:
+                for future in in_flight:
+                    future.cancel()
+                raise
+
+    # -- deciding, on this thread ------------------------------------------------------------
+    def _next(self, item: _Item) -> Any:
+        """None when the row is settled, _PARKED when it waits for another call, or the
+        (Alma call, tag) to run on a worker."""
+        if item.stage == "start":
+            if not _start(self.ctx, item, self.summary):
+                return None
+            item.stage = "fee"
+        if item.stage == "fee":
+            return self._decide(item)
+        return None
+
+    def _decide(self, item: _Item) -> Any:
+        ctx, summary, row = self.ctx, self.summary, item.row
+        patron = self.patrons.setdefault(item.user_id, _Patron(item.user_id))
+        if patron.active_failed is not None:
+            _fail(ctx, item, patron.active_failed, summary)
+            return None
+        if item.fee_id in patron.busy:
+            patron.parked.setdefault(item.fee_id, []).append(item)
+            return _PARKED
+        if patron.active is None:
+            return self._wait_for_list(patron, item, "ACTIVE")
+        fee = patron.active.get(item.fee_id)
+        if fee is None:
+            return self._not_active(patron, item)
+        if not fee.transactions_listed and not self.list_has_transactions and not item.alone:
+            # the list does not show whether an earlier pay of ours is on the fee: read the fee
+            item.alone = True
+            patron.busy.add(item.fee_id)
+            return (lambda http: get_fee(http, item.user_id, item.fee_id)), ("get", item)
+        # Look before every pay, not only for rows tried before: after a restore, or with a
+        # lost ledger, no row looks tried, yet Alma may already carry this row's external id.
+        found = find_transaction(fee, row["externalTransactionId"])
+        if found is not None:
+            _applied(ctx, item, _transaction_amount(found, row), summary, recovered=True)
+            return None
+        payment = rules.amount_to_pay(row["paidAmount"], fee.balance)
+        if payment.skip_reason is not None:
+            _skip(ctx, item, payment.skip_reason, summary)
+            return None
+        item.amount = payment.amount
+        item.fee = fee
+        if payment.overpaid:
+            summary.flag(f"payment for {row['referenceNumber']}",
+                         f"overpayment: paid {row['paidAmount']} at the Bursar but Alma's balance was "
+                         f"{fee.balance}; applied {item.amount}, the rest ({payment.overpaid}) needs a refund")
+        item.stage = "pay"
+        patron.busy.add(item.fee_id)
+        return _pay_call(ctx, item), ("pay", item)
+
+    def _wait_for_list(self, patron: _Patron, item: _Item, status: str) -> Any:
+        patron.waiting.append(item)
+        if patron.loading:
+            return _PARKED
+        patron.loading = True
+        user = patron.user_id
+        return (lambda http: list_fees(http, user, status=status)), ("list", (patron, status))
+
+    def _not_active(self, patron: _Patron, item: _Item) -> Any:
+        """The row's fee is not in the ACTIVE list: closed (perhaps by a pay of ours: only the
+        CLOSED list shows a closed fee's transactions), or unknown to this run."""
+        row = item.row
+        closed = patron.closed_here.get(item.fee_id)
+        if closed is None:
+            if patron.closed_failed is not None:
+                _set(self.ctx, item, PENDING, f"outcome unknown; lookup failed: {patron.closed_failed}")
+                self.summary.flag(f"payment for {row['referenceNumber']}",
+                                  "outcome still unknown; checked again next run")
+                return None
+            if patron.closed is None:
+                return self._wait_for_list(patron, item, "CLOSED")
+            closed = patron.closed.get(item.fee_id)
+        if closed is None and not item.alone:
+            # in neither list (another status, or not this patron's): read it on its own, which
+            # answers as before (closed, not found, or the fee)
+            item.alone = True
+            patron.busy.add(item.fee_id)
+            return (lambda http: get_fee(http, item.user_id, item.fee_id)), ("get", item)
+        if closed is not None:
+            found = find_transaction(closed, row["externalTransactionId"])
+            if found is not None:
+                _applied(self.ctx, item, _transaction_amount(found, row), self.summary, recovered=True)
+                return None
+        _skip(self.ctx, item, "closed in Alma", self.summary)
+        return None
+
+    # -- outcomes, on this thread ------------------------------------------------------------
+    def _handle(self, tag: _Call, future: Future) -> list[_Item]:
+        """Record an Alma call's outcome; the rows to decide again."""
+        kind, what = tag
+        if kind == "list":
+            return self._listed(what[0], what[1], future)
+        item: _Item = what
+        patron = self.patrons[item.user_id]
+        patron.busy.discard(item.fee_id)
+        ready = patron.parked.pop(item.fee_id, [])
+        again = self._fetched(patron, item, future) if kind == "get" else self._paid(patron, item, future)
+        if not again:
+            self.progress.step()
+        return ([item] if again else []) + ready
+
+    def _listed(self, patron: _Patron, status: str, future: Future) -> list[_Item]:
+        patron.loading = False
+        ready, patron.waiting = patron.waiting, []
         try:
-            while queue or in_flight:
-                while queue and len(in_flight) < workers:
-                    item = queue.popleft()
-                    call = _next_call(ctx, item, summary)
-                    if call is not None:
-                        in_flight[pool.submit(call, http)] = item
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    item = in_flight.pop(future)
-                    if _handle(ctx, item, future, summary):
-                        queue.appendleft(item)
-                    else:
-                        progress.step()
-            progress.done()
+            fees = future.result()
         except AlmaDailyLimitError:
-            for future in in_flight:
-                future.cancel()
             raise
+        except AlmaError as exc:
+            if status == "ACTIVE":
+                patron.active_failed = f"reading the patron's fees failed: {exc}"
+            else:
+                patron.closed_failed = str(exc)
+            return ready
+        if any(fee.transactions for fee in fees):
+            self.list_has_transactions = True
+        by_id = {fee.id: fee for fee in fees}
+        if status == "ACTIVE":
+            patron.active = by_id
+        else:
+            patron.closed = by_id
+        return ready
+
+    def _fetched(self, patron: _Patron, item: _Item, future: Future) -> bool:
+        """The fee read on its own: True when the row goes on to its pay decision."""
+        try:
+            fee: Fee = future.result()
+        except FeeClosed:
+            if patron.active is not None:
+                patron.active.pop(item.fee_id, None)
+            if patron.closed is not None and item.fee_id not in patron.closed:
+                _skip(self.ctx, item, "closed in Alma", self.summary)  # its list was read already
+                return False
+            patron.closed = None  # read the CLOSED list (again): it shows the fee now
+            return True
+        except AlmaDailyLimitError:
+            raise
+        except AlmaError as exc:
+            _fail(self.ctx, item, str(exc), self.summary)
+            return False
+        fee.transactions_listed = True  # the single-fee GET is what we rely on (docs/alma.md §6)
+        if patron.active is not None:
+            patron.active[item.fee_id] = fee
+        return True
+
+    def _paid(self, patron: _Patron, item: _Item, future: Future) -> bool:
+        ctx, summary, row = self.ctx, self.summary, item.row
+        active = patron.active if patron.active is not None else {}
+        try:
+            after = future.result()
+        except FeeClosed:
+            # Our own earlier pay may have closed it (a crash, a lost ledger, a restored backup):
+            # only a fresh CLOSED fee list shows a closed fee's transactions.
+            active.pop(item.fee_id, None)
+            patron.closed = None
+            item.stage = "fee"
+            return True
+        except AlmaUncertain as exc:
+            active.pop(item.fee_id, None)  # its balance is unknown now: a later row reads it again
+            if exc.status is not None and exc.status >= 500:
+                _fail(ctx, item, str(exc), summary)  # the next run checks Alma before paying again
+            else:
+                _set(ctx, item, PENDING, "outcome unknown: " + str(exc))
+                summary.count("outcome unknown (checked next run)", amount=item.amount)
+                summary.flag(f"payment for {row['referenceNumber']}",
+                             f"{exc}; the next run checks Alma for it before paying again")
+            return False
+        except AlmaDailyLimitError:
+            raise
+        except AlmaError as exc:
+            active.pop(item.fee_id, None)
+            _fail(ctx, item, str(exc), summary)
+            return False
+        crash.point("payments.after_pay_post")  # Alma has the payment; our ledger does not yet
+        # the fee as it is now, for the patron's next row on it: Alma's answer, or (a dry run
+        # pays nothing and answers nothing) the balance less this payment
+        if not isinstance(after, Fee):
+            assert item.fee is not None
+            left = item.fee.balance - item.amount
+            after = replace(item.fee, balance=left, status="ACTIVE" if left > ZERO else "CLOSED")
+        if after.status == "ACTIVE" and after.balance > ZERO:
+            active[item.fee_id] = after
+        else:
+            active.pop(item.fee_id, None)
+            patron.closed_here[item.fee_id] = after
+        _applied(ctx, item, item.amount, summary)
+        return False
+
+
+def _start(ctx: JobContext, item: _Item, summary: Summary) -> bool:
+    """The checks that need only our store; False when the row is settled by them."""
+    row = item.row
+    reason = rules.before_alma(row["paidAmount"], row["chargeAmount"])
+    if reason is not None:
+        _skip(ctx, item, reason, summary)
+        return False
+    md = ctx.store.find_one("fine_mds", {"bursFineId": row["referenceNumber"]})
+    item.fine = ctx.store.get("fines", md["fine"]) if md else None
+    if md is None or item.fine is None:
+        _skip(ctx, item, "not found", summary)
+        return False
+    if rules.identity_problem(row["emplid"], item.fine["almaPatronId"]) is not None:
+        _skip(ctx, item, rules.EMPLID_MISMATCH, summary)
+        return False
+    billed = ledger.part_original(burs_lines(ctx.store, item.fine["id"]), row["referenceNumber"])
+    if rules.charge_differs(row["chargeAmount"], billed):
+        # The Emplid and reference agree, so the money is this patron's payment for this fee:
+        # it is applied, and the difference is reported for a person to look at.
+        summary.flag(f"payment for {row['referenceNumber']}",
+                     f"the Bursar's charge amount {row['chargeAmount']} ({row['fileName']} line "
+                     f"{row['lineNumber']}) is not what was billed for this reference ({billed}); "
+                     "the payment is applied, check the charge with the Bursar's office")
+    item.fee_id = md["alma_fine_id"] or item.fine["rootAlmaFineId"]
+    item.user_id = item.fine["almaPatronId"]
+    _set(ctx, item, row["state"], row["reason"], fine=item.fine["id"], almaFeeId=item.fee_id,
+         almaUserId=item.user_id)
+    return True
+
+
+def _pay_call(ctx: JobContext, item: _Item) -> Callable[[Any], Any]:
+    """Record the row `pending`, then the POST op=pay to run on a worker."""
+    row = item.row
+    _set(ctx, item, PENDING, "pay call sent; outcome not yet known", amountApplied=item.amount,
+         attempts=(row["attempts"] or 0) + 1)
+    crash.point("payments.after_pending")
+    comment = _comment(ctx, row)
+    method = ctx.settings.payment_method
+    about = (f"reference {row['referenceNumber']}, {row['fileName']} line {row['lineNumber']}, "
+             f"paid {row['paidAmount']}")
+    return lambda http: ctx.effects.pay(http, item.user_id, item.fee_id, about=about, amount=item.amount,
+                                        method=method, external_transaction_id=row["externalTransactionId"],
+                                        comment=comment)
 
 
 def _set(ctx: JobContext, item: _Item, state: str, reason: str | None, **fields: Any) -> None:
@@ -292,120 +572,9 @@ def _fail(ctx: JobContext, item: _Item, reason: str, summary: Summary) -> None:
     summary.flag(f"payment for {item.row['referenceNumber']}", f"{reason}; it will be retried on the next run")
 
 
-def _next_call(ctx: JobContext, item: _Item, summary: Summary) -> Callable[[Any], Any] | None:
-    """Decide what the row needs next (store reads and writes happen here, on this thread);
-    return the Alma call to run on a worker, or None when the row is settled."""
-    row = item.row
-    if item.stage == "start":
-        reason = rules.before_alma(row["paidAmount"], row["chargeAmount"])
-        if reason is not None:
-            _skip(ctx, item, reason, summary)
-            return None
-        md = ctx.store.find_one("fine_mds", {"bursFineId": row["referenceNumber"]})
-        item.fine = ctx.store.get("fines", md["fine"]) if md else None
-        if md is None or item.fine is None:
-            _skip(ctx, item, "not found", summary)
-            return None
-        if rules.identity_problem(row["emplid"], item.fine["almaPatronId"]) is not None:
-            _skip(ctx, item, rules.EMPLID_MISMATCH, summary)
-            return None
-        billed = ledger.part_original(burs_lines(ctx.store, item.fine["id"]), row["referenceNumber"])
-        if rules.charge_differs(row["chargeAmount"], billed):
-            # The Emplid and reference agree, so the money is this patron's payment for this fee:
-            # it is applied, and the difference is reported for a person to look at.
-            summary.flag(f"payment for {row['referenceNumber']}",
-                         f"the Bursar's charge amount {row['chargeAmount']} ({row['fileName']} line "
-                         f"{row['lineNumber']}) is not what was billed for this reference ({billed}); "
-                         "the payment is applied, check the charge with the Bursar's office")
-        item.fee_id = md["alma_fine_id"] or item.fine["rootAlmaFineId"]
-        item.user_id = item.fine["almaPatronId"]
-        _set(ctx, item, row["state"], row["reason"], fine=item.fine["id"], almaFeeId=item.fee_id,
-             almaUserId=item.user_id)
-        item.stage = "get"
-        return lambda http: get_fee(http, item.user_id, item.fee_id)
-    if item.stage == "pay":
-        _set(ctx, item, PENDING, "pay call sent; outcome not yet known", amountApplied=item.amount,
-             attempts=(row["attempts"] or 0) + 1)
-        crash.point("payments.after_pending")
-        comment = _comment(ctx, row)
-        method = ctx.settings.payment_method
-        about = (f"reference {row['referenceNumber']}, {row['fileName']} line {row['lineNumber']}, "
-                 f"paid {row['paidAmount']}")
-        return lambda http: ctx.effects.pay(http, item.user_id, item.fee_id, about=about, amount=item.amount,
-                                            method=method, external_transaction_id=row["externalTransactionId"],
-                                            comment=comment)
-    return None
-
-
 def _comment(ctx: JobContext, row: dict) -> str:
     return (f"Paid to the Bursar on {row['datePaid']}, imported into Alma by pyBursar on {ctx.today.isoformat()}"
             f" (Bursar reference {row['referenceNumber']}).")
-
-
-def _handle(ctx: JobContext, item: _Item, future: Future, summary: Summary) -> bool:
-    """Record an Alma call's outcome; True when the row needs another step."""
-    row = item.row
-    try:
-        result = future.result()
-    except FeeClosed:
-        # Our own earlier pay may have closed it (a crash, a lost ledger, a restored backup):
-        # only the CLOSED fee list shows a closed fee's transactions.
-        return _lookup_closed(ctx, item, summary)
-    except AlmaUncertain as exc:
-        if exc.status is not None and exc.status >= 500:
-            _fail(ctx, item, str(exc), summary)  # the next run checks Alma before paying again
-        else:
-            _set(ctx, item, PENDING, "outcome unknown: " + str(exc))
-            summary.count("outcome unknown (checked next run)", amount=item.amount)
-            summary.flag(f"payment for {row['referenceNumber']}",
-                         f"{exc}; the next run checks Alma for it before paying again")
-        return False
-    except AlmaDailyLimitError:
-        raise
-    except AlmaError as exc:
-        _fail(ctx, item, str(exc), summary)
-        return False
-    if item.stage == "get":
-        fee: Fee = result
-        # Look before every pay, not only for rows tried before: after a restore, or with a
-        # lost ledger, no row looks tried, yet Alma may already carry this row's external id.
-        # The GET that reads the balance returns the fee's transactions anyway.
-        found = find_transaction(fee, row["externalTransactionId"])
-        if found is not None:
-            return _applied(ctx, item, _transaction_amount(found, row), summary, recovered=True)
-        payment = rules.amount_to_pay(row["paidAmount"], fee.balance)
-        if payment.skip_reason is not None:
-            _skip(ctx, item, payment.skip_reason, summary)
-            return False
-        item.amount = payment.amount
-        if payment.overpaid:
-            summary.flag(f"payment for {row['referenceNumber']}",
-                         f"overpayment: paid {row['paidAmount']} at the Bursar but Alma's balance was "
-                         f"{fee.balance}; applied {item.amount}, the rest ({payment.overpaid}) needs a refund")
-        item.stage = "pay"
-        return True
-    if item.stage == "pay":
-        crash.point("payments.after_pay_post")  # Alma has the payment; our ledger does not yet
-        return _applied(ctx, item, item.amount, summary)
-    return False
-
-
-def _lookup_closed(ctx: JobContext, item: _Item, summary: Summary) -> bool:
-    """A row whose fee is closed: did a pay of ours (this row's external id) close it?"""
-    row = item.row
-    try:
-        closed = list_fees(ctx.alma(), item.user_id, status="CLOSED")
-    except AlmaError as exc:
-        _set(ctx, item, PENDING, f"outcome unknown; lookup failed: {exc}")
-        summary.flag(f"payment for {row['referenceNumber']}", "outcome still unknown; checked again next run")
-        return False
-    for fee in closed:
-        if fee.id == item.fee_id:
-            found = find_transaction(fee, row["externalTransactionId"])
-            if found is not None:
-                return _applied(ctx, item, _transaction_amount(found, row), summary, recovered=True)
-    _skip(ctx, item, "closed in Alma", summary)
-    return False
 
 
 def _transaction_amount(transaction: dict, row: dict) -> Decimal:

@@ -555,6 +555,9 @@ class SandboxAlma:
             if not mine:
                 return _error_for(accept)(400, "401651", "Identifier not found.")
             chosen = [self._fee_json(f) for f in mine if f["status"] == status]
+            if not self.list_transactions:
+                for listed in chosen:
+                    del listed["transaction"]
         doc: dict[str, Any] = {"total_record_count": len(chosen),
                                "total_sum": sum((f["balance"] for f in chosen), Decimal(0))}
         if chosen:
