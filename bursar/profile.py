@@ -279,9 +279,11 @@ def format_line(p: Profile, v: LineValues) -> str:
     if p.format == "csv":
         return p.separator.join(_csv_quote(p, f, t) for f, t in zip(p.fields, texts))
     line = ""
-    for f, text in zip(p.fields, texts):
-        start = (f.start - 1) if f.start is not None else (len(line) + len(p.separator) if line else 0)
-        line = line.ljust(start) + text
+    for k, (f, text) in enumerate(zip(p.fields, texts)):
+        if f.start is not None:
+            line = line.ljust(f.start - 1) + text
+        else:
+            line = line + p.separator + text if k else text
     if p.line_length is not None:
         line = line.ljust(p.line_length)
     return line
@@ -408,10 +410,8 @@ class _Loader:
                 raise self.fail(path, f"token {{{name}}} takes no format (set the format in the profile)")
 
     def mapping(self, data: Any, path: tuple[str, ...], what: str, required: bool) -> Mapping_ | None:
-        if data is None:
-            if required:
-                raise self.fail(path, f"the {what} mapping is missing")
-            return None
+        if data is None:  # accounts: the settings rule (BURSAR_ACCOUNT_*); item codes: none
+            return Mapping_(rule="settings") if required else None
         if not isinstance(data, dict):
             raise self.fail(path, "must be a table")
         self.known(data, path, ("rule", "default", "fee_types", "locations"))
@@ -535,8 +535,10 @@ class _Loader:
         accounts = self.mapping(data.get("accounts"), ("accounts",), "account", required=True)
         assert accounts is not None
         item_codes = self.mapping(data.get("item_codes"), ("item_codes",), "item code", required=False)
-        if item_codes is None and any(f.source == "item_code" for f in fields):
-            raise self.fail(("item_codes",), "a field shows the item code but there is no [item_codes] mapping")
+        for i, f in enumerate(fields):
+            if item_codes is None and f.source == "item_code":
+                raise self.fail(("lines", "fields", i, "source"),
+                                "this field shows the item code but there is no [item_codes] mapping")
         term = self.get(data, (), "term", dict, {})
         term_rule = self.get(term, ("term",), "rule", str, "semester", TERM_RULES)
         if term_rule == "fixed" and not isinstance(term.get("code"), str):

@@ -33,3 +33,15 @@ def test_three_days_produce_the_golden_csv_files(sandbox):
         from decimal import Decimal
         assert Decimal(total) == sum(Decimal(line.split(",")[2]) for line in body)
         assert (sandbox.exports_dir / name).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_bad_profile_is_refused_at_start_with_exit_2(sandbox, tmp_path):
+    bad = tmp_path / "site.toml"
+    text = (Path(__file__).parents[2] / "bursar" / "profiles" / "peoplesoft-csv.toml").read_text()
+    bad.write_text(text.replace("{export_id}", "{exportid}"))
+    day = sandbox.install(0).day
+    result = sandbox.run("exportBurs", day=day, extra_env={"BURSAR_PROFILE": str(bad)})
+    assert result.returncode == 2, result.stderr
+    out = result.stdout + result.stderr
+    assert f"profile {bad}, line 8: key files.name: unknown token {{exportid}}" in out
+    assert "Traceback" not in out and not list(sandbox.exports_dir.glob("*.csv"))
