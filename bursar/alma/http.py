@@ -40,6 +40,14 @@ class AlmaUncertain(AlmaError):
     """
 
 
+REMAINING_HEADER = "X-Exl-Api-Remaining"
+
+
+class AlmaDailyReserveError(AlmaDailyLimitError):
+    """The calls left today (X-Exl-Api-Remaining) reached ALMA_DAILY_RESERVE: the run stops
+    calling Alma, so the institution's other integrations keep their share of the quota."""
+
+
 class AlmaHttpError(AlmaError):
     """Alma answered with an error status.  `error_message` is Alma's own errorMessage text,
     kept apart from the human message so callers can match on it (e.g. the closed-fee case)."""
@@ -204,7 +212,8 @@ class AlmaHttp:
     def __init__(self, base_url: str, api_key: str, *, calls_per_second: float = 10.0,
                  connect_timeout: float = 10.0, read_timeout: float = 120.0, max_retries: int = 6,
                  backoff_base: float = 0.5, backoff_max: float = 30.0,
-                 sleep: Callable[[float], None] = time.sleep, limiter: RateLimiter | None = None):
+                 sleep: Callable[[float], None] = time.sleep, limiter: RateLimiter | None = None,
+                 daily_reserve: int = 0):
         self.base_url = base_url.rstrip("/")
         self.host = _host(self.base_url)
         self._api_key = api_key
@@ -214,6 +223,11 @@ class AlmaHttp:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self.limiter = limiter if limiter is not None else RateLimiter(calls_per_second)
+        # The daily quota is the institution's: every answer says how many calls are left today
+        self.daily_reserve = daily_reserve
+        self.calls = 0                      # requests sent by this client
+        self.remaining: int | None = None   # X-Exl-Api-Remaining of the latest answer
+        self._quota_lock = threading.Lock()
         self._session = requests.Session()
         # The header, never the `apikey` query parameter: URLs end up in logs and proxies.
         self._session.headers["Authorization"] = f"apikey {api_key}"
@@ -295,13 +309,38 @@ class AlmaHttp:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def quota_line(self, calls_before: int = 0) -> str:
+        """For the summary: the calls made since `calls_before` and the calls left today."""
+        left = "unknown" if self.remaining is None else f"{self.remaining:,}"
+        return (f"Alma API calls: {self.calls - calls_before:,} made, {left} left today "
+                f"(reserve {self.daily_reserve:,})")
+
     def _send(self, method: str, path: str, params: Mapping[str, Any] | None, accept: str,
               stream: bool) -> requests.Response:
         if params and any(str(k).lower() == "apikey" for k in params):
             raise ValueError("the API key must not be passed as a query parameter")
-        return self._session.request(method, self.base_url + path, params=params,
+        with self._quota_lock:
+            if self.remaining is not None and self.remaining - 1 < self.daily_reserve:
+                raise AlmaDailyReserveError(
+                    f"{method} {self._bare(path)}: not sent: Alma has {self.remaining:,} API calls left "
+                    f"today and ALMA_DAILY_RESERVE keeps {self.daily_reserve:,} for the institution's "
+                    "other integrations; the run stopped, try again tomorrow (or lower ALMA_DAILY_RESERVE)",
+                    status=None, code="ALMA_DAILY_RESERVE")
+            self.calls += 1
+        resp = self._session.request(method, self.base_url + path, params=params,
                                      headers={"Accept": accept}, timeout=self._timeout,
                                      stream=stream)
+        header = resp.headers.get(REMAINING_HEADER)
+        if header is not None:
+            try:
+                left = int(header.strip())
+            except ValueError:
+                log.debug("unusable %s header %r", REMAINING_HEADER, header)
+            else:
+                with self._quota_lock:
+                    # answers of parallel calls may arrive out of order: the lowest count is the latest
+                    self.remaining = left if self.remaining is None else min(self.remaining, left)
+        return resp
 
     def _read_error(self, resp: requests.Response) -> tuple[str | None, str | None]:
         """Parse the error envelope and release the connection."""

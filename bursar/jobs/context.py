@@ -59,6 +59,7 @@ class JobContext:
                 calls_per_second=self.settings.alma_calls_per_second,
                 max_retries=self.settings.alma_retries,
                 backoff_base=self.settings.alma_retry_backoff_ms / 1000,
+                daily_reserve=self.settings.daily_reserve,
             )
         return self._alma
 
@@ -86,8 +87,11 @@ def recorded(ctx: JobContext, kind: str, summary: Summary) -> Iterator[None]:
     """Record the job in `jobs`: In Progress, then Success with the summary's counts, or Failed
     with whatever stopped it (any exception, not only ours)."""
     job = start_job(ctx, kind)
+    calls_before = ctx._alma.calls if ctx._alma is not None else 0
     try:
         yield
+        if ctx._alma is not None and ctx._alma.calls > calls_before:
+            summary.note(ctx._alma.quota_line(calls_before))
     except BaseException as exc:
         try:
             finish_job(ctx, job, error=str(exc) or type(exc).__name__)
