@@ -55,6 +55,25 @@ def _no_args(parser: argparse.ArgumentParser) -> None:
     return None
 
 
+def _export_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", metavar="FILE", help="with --dry-run: preview this Bursar profile (a built-in "
+                        "name or a TOML file) on the current ledger, invisible characters marked")
+
+
+def _preview_profile(args: argparse.Namespace, settings: Settings) -> Settings:
+    """exportBurs --dry-run --profile FILE: the run formats with FILE; nothing is changed."""
+    if not getattr(args, "profile", None):
+        return settings
+    if not args.dry_run:
+        raise UsageError("exportBurs: --profile previews a profile and needs --dry-run "
+                         "(set BURSAR_PROFILE to export with it)")
+    from dataclasses import replace
+
+    from .profile import load
+
+    return replace(settings, profile=replace(load(args.profile), preview=True))
+
+
 def _job(load: Callable[[], Callable[..., Summary]], **flags: str) -> Runner:
     """A runner for one job; `load` imports it on use (`help` needs none of the jobs)."""
 
@@ -289,7 +308,7 @@ COMMANDS: list[Command] = [
     Command("importAlmaFines", "Direction 1, step 1: pull the Analytics reports, merge them into the ledger",
             "", _import_args, _job(_import_fines, full="full"), bills_or_pays=True),
     Command("exportBurs", "Direction 1, step 2: turn new Alma activity into the Bursar's .1/.2 files",
-            "", _no_args, _job(_export), bills_or_pays=True),
+            "", _export_args, _job(_export), bills_or_pays=True),
     Command("sftpToBurs", "Direction 1, step 3: upload every written export, verify, archive, mark sent",
             "", _no_args, _job(_send), bills_or_pays=True),
     Command("importAlmaPayments", "Direction 2: fetch the Bursar's payment files, pay each new payment in Alma once",
@@ -545,6 +564,7 @@ def _run_mutating(command: Command, args: argparse.Namespace, settings: Settings
     from .lock import LockBusy, run_lock
     from .notify import notify_failure, notify_run
 
+    settings = _preview_profile(args, settings)
     dispatch = Dispatch.make(settings, command.name, dry_run=args.dry_run,
                              accept_restore_gap=args.accept_restore_gap)
     started, host = dispatch.now, socket.gethostname()

@@ -28,6 +28,7 @@ from typing import Any
 
 from . import bursar_file as bf
 from . import fs
+from .profile import mark_invisible
 from .summary import Summary
 
 
@@ -57,7 +58,8 @@ class Effects:
         return path if path.is_file() else None
 
     def write_export(self, path: Path, lines: Sequence[str], line_ending: str = "\n",
-                     encoding: str = "ascii") -> int:
+                     encoding: str = "ascii", preview: bool = False) -> int:
+        """`preview` (a profile preview) only changes how a dry run shows the lines."""
         return bf.write_file_atomic(path, lines, line_ending=line_ending, encoding=encoding)
 
     def move(self, source: Path, target: Path) -> None:
@@ -154,13 +156,17 @@ class DryRunEffects(Effects):
         return path if path.is_file() else None
 
     def write_export(self, path: Path, lines: Sequence[str], line_ending: str = "\n",
-                     encoding: str = "ascii") -> int:
+                     encoding: str = "ascii", preview: bool = False) -> int:
         copy = self.scratch() / f"{len(self._written)}-{path.name}"
         size = bf.write_file_atomic(copy, lines, line_ending=line_ending, encoding=encoding)
         self._written[path] = copy
-        self._note(f"would write {path} ({len(lines)} lines):")
+        marks = ", spaces as ·, tabs as →, line ends as ↵" if preview else ""
+        self._note(f"would write {path} ({len(lines)} lines{marks}):")
         with self._lock:
-            self._notes.extend(f"    |{line}|" for line in lines)
+            if preview:
+                self._notes.extend(f"    |{mark_invisible(line, line_ending)}|" for line in lines)
+            else:
+                self._notes.extend(f"    |{line}|" for line in lines)
         return size
 
     def move(self, source: Path, target: Path) -> None:

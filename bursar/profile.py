@@ -120,6 +120,7 @@ class Profile:
     term_params: Mapping[str, Any] = field(default_factory=dict)
     due_rule: str = "next-month-day"
     due_params: Mapping[str, Any] = field(default_factory=dict)
+    preview: bool = False  # exportBurs --dry-run --profile: the dry run marks invisible characters
 
     @property
     def label(self) -> str:
@@ -287,6 +288,13 @@ def format_line(p: Profile, v: LineValues) -> str:
     if p.line_length is not None:
         line = line.ljust(p.line_length)
     return line
+
+
+def mark_invisible(line: str, line_ending: str = "") -> str:
+    """A line as a preview shows it (FOLIO's bursar preview): spaces as ·, tabs as →, the line
+    end as ↵ (a carriage return as ␍)."""
+    return (line + line_ending).replace(" ", "\u00b7").replace("\t", "\u2192").replace("\r", "\u240d") \
+        .replace("\n", "\u21b5")
 
 
 def _render(template: str, values: Mapping[str, object]) -> str:

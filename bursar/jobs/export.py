@@ -185,7 +185,8 @@ def write_export(ctx: JobContext, export: dict, summary: Summary) -> None:
         if name is not None:  # named only when it has lines
             text = pf.file_lines(layout, [t for t, _ in lines], [a for _, a in lines],
                                  export_date=export["exportDate"], export_id=export["id"])
-            ctx.effects.write_export(s.exports_dir / name, text, layout.line_ending, layout.encoding)
+            ctx.effects.write_export(s.exports_dir / name, text, layout.line_ending, layout.encoding,
+                                     preview=layout.preview)
             crash.point(f"export.after_write_{kind}")
     ctx.store.update("burs_exports", export["id"], {
         "state": "written", "chargesFilename": names[1], "reversalsFilename": names[2],

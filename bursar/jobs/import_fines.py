@@ -21,8 +21,10 @@ import os
 import re
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -84,20 +86,21 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
                  + (" (incremental)" if incremental else " (full)"))
     with recorded(ctx, "AlmaImport", summary):
         with staging(ctx) as tmp:
-            staged_trans = _stage(ctx, "All Transactions", trans_path, Path(tmp) / "trans.jsonl",
-                                  _Windowing(c.TRANSACTIONS_FILTER_COLUMN, since, c.TRANS_ID),
-                                  c.TRANSACTIONS_COLUMNS, c.TRANSACTIONS_REQUIRED)
-            staged_fines = _stage(ctx, "All Fines", fines_path, Path(tmp) / "fines.jsonl",
-                                  _Windowing(c.FINES_FILTER_COLUMN, since, c.FINE_ID),
-                                  c.FINES_COLUMNS, c.FINES_REQUIRED)
-            staged_balances = None
+            jobs = [("All Transactions", trans_path, Path(tmp) / "trans.jsonl",
+                     _Windowing(c.TRANSACTIONS_FILTER_COLUMN, since, c.TRANS_ID),
+                     c.TRANSACTIONS_COLUMNS, c.TRANSACTIONS_REQUIRED),
+                    ("All Fines", fines_path, Path(tmp) / "fines.jsonl",
+                     _Windowing(c.FINES_FILTER_COLUMN, since, c.FINE_ID), c.FINES_COLUMNS, c.FINES_REQUIRED)]
             if balances_path:
-                staged_balances = _stage(ctx, "All User Balances", balances_path, Path(tmp) / "balances.jsonl",
-                                         None, c.BALANCES_COLUMNS, c.BALANCES_REQUIRED)
-            for staged in (staged_fines, staged_trans, staged_balances):
-                if staged is not None:
-                    summary.note(f"{staged.name}: {staged.rows} rows in {staged.windows} "
-                                 + ("window" if staged.windows == 1 else "windows"))
+                jobs.append(("All User Balances", balances_path, Path(tmp) / "balances.jsonl",
+                             None, c.BALANCES_COLUMNS, c.BALANCES_REQUIRED))
+            staged = _stage_all(ctx, jobs)
+            staged_trans, staged_fines = staged[0], staged[1]
+            staged_balances = staged[2] if balances_path else None
+            for report in (staged_fines, staged_trans, staged_balances):
+                if report is not None:
+                    summary.note(f"{report.name}: {report.rows} rows in {report.windows} "
+                                 + ("window" if report.windows == 1 else "windows"))
             _check_plausible(ctx, staged_fines, incremental)
             crash.point("import.after_stage")
             with ctx.store.transaction():
@@ -311,8 +314,34 @@ class _SeenIds:
         self._db.close()
 
 
+class _Stopped(Exception):
+    """Another report failed: this one stops fetching (its error is not the one to tell)."""
+
+
+def _stage_all(ctx: JobContext, jobs: list[tuple]) -> list[StagedReport]:
+    """Fetch the reports in parallel, one thread each, sharing the one Alma client and its rate
+    limiter (Analytics pages are slow: seconds each).  Each is staged to its own file.  When one
+    fails, the others stop at their next row and the first failure is raised: nothing is merged,
+    and the message is the same as when the reports were fetched one after the other."""
+    ctx.alma()  # built once, here: the threads share it
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="report") as pool:
+        futures = [pool.submit(_stage, ctx, *job, stop=stop) for job in jobs]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
+            if not all(f.done() and f.exception() is None for f in futures):
+                stop.set()  # a failure, or Ctrl-C / SIGTERM in this thread: the others stop too
+            wait(futures)
+    failures = [f.exception() for f in futures if f.exception() is not None]
+    first = next((e for e in failures if not isinstance(e, _Stopped)), None)
+    if first is not None:
+        raise first
+    return [f.result() for f in futures]
+
+
 def _stage(ctx: JobContext, name: str, path: str, out: Path, windowing: _Windowing | None,
-           fallback: list[str], required: list[str]) -> StagedReport:
+           fallback: list[str], required: list[str], *, stop: threading.Event | None = None) -> StagedReport:
     """Fetch the report to `out`, one JSON line per row.
 
     Analytics stops a report run at a row cap without saying so, so a run that returns
@@ -344,6 +373,8 @@ def _stage(ctx: JobContext, name: str, path: str, out: Path, windowing: _Windowi
                 served = written = 0
                 try:
                     for row in report:
+                        if stop is not None and stop.is_set():
+                            raise _Stopped(name)
                         if served == 0:
                             _check_columns(name, report.columns, required)
                         served += 1

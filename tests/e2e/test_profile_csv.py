@@ -45,3 +45,23 @@ def test_a_bad_profile_is_refused_at_start_with_exit_2(sandbox, tmp_path):
     out = result.stdout + result.stderr
     assert f"profile {bad}, line 8: key files.name: unknown token {{exportid}}" in out
     assert "Traceback" not in out and not list(sandbox.exports_dir.glob("*.csv"))
+
+
+def test_dry_run_previews_a_profile_changing_nothing(sandbox):
+    day = sandbox.install(0).day
+    assert sandbox.run("importAlmaFines", day=day).returncode in (0, 3)
+    before = (sandbox.ledger(), sorted(sandbox.exports_dir.rglob("*")))
+    result = sandbox.run("exportBurs", "--dry-run", "--profile", "peoplesoft-csv", day=day)
+    assert result.returncode in (0, 3), result.stderr
+    assert (sandbox.ledger(), sorted(sandbox.exports_dir.rglob("*"))) == before
+    shown = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("|")]
+    golden = (GOLDEN / "LIB_charges.dat.20260302.1.csv").read_bytes().decode("ascii")
+    assert shown == ["|" + line.replace(" ", "·") + "␍↵|" for line in golden.split("\r\n")[:-1]]
+    assert "spaces as ·, tabs as →, line ends as ↵" in result.stdout
+    # the pybursar preview marks the padding spaces
+    result = sandbox.run("exportBurs", "--dry-run", "--profile", "pybursar", day=day)
+    shown = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("|")]
+    first = (Path(__file__).parent / "golden" / "LIB_charges.dat.20260302.1.1").read_text().split("\n")[0]
+    assert shown[0] == "|" + first.replace(" ", "·") + "↵|"
+    # without --dry-run --profile is a usage error
+    assert sandbox.run("exportBurs", "--profile", "pybursar", day=day).returncode == 2
