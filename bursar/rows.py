@@ -115,15 +115,21 @@ def parse_fine(row: dict) -> FineRecord:
         "returnedDate": _date_time(row, c.RETURN_DATE, c.RETURN_TIME),
         "locationCode": location,
     }
+    fine_type = _required(row, c.FINE_TYPE)
+    original = _amount(row, c.ORIGINAL_AMOUNT)
+    if original < 0 and fine_type != CREDIT_TYPE:
+        # only a credit is negative: a negative debit is a bad answer, never merged (issue 10)
+        raise RowError(f"'{c.ORIGINAL_AMOUNT}' is negative ({original}) for a {fine_type!r} fine; "
+                       "only a credit may be negative")
     return FineRecord(
         rootAlmaFineId=_required(row, c.FINE_ID),
         almaPatronId=_required(row, c.PRIMARY_ID),
         almaLoanId=loan or NO_LOAN,
-        type=_required(row, c.FINE_TYPE),
+        type=fine_type,
         almaCreated=parse_timestamp(_text(row, c.FINE_CREATED), c.FINE_CREATED),
         almaUpdated=parse_timestamp(_text(row, c.STATUS_DATE), c.STATUS_DATE),
         isClosedInAlma=_text(row, c.FINE_STATUS) == "Closed",
-        origAmtAlma=_amount(row, c.ORIGINAL_AMOUNT),
+        origAmtAlma=original,
         remAmtAlma=_amount(row, c.REMAINING_AMOUNT) if _text(row, c.REMAINING_AMOUNT) else Decimal("0.00"),
         almaNote=note if note else None,
         item=item,

@@ -48,6 +48,7 @@ from ..rows import (
     load_ignore_list,
     parse_balance,
     parse_fine,
+    parse_timestamp,
     parse_transaction,
 )
 from ..summary import Summary
@@ -56,6 +57,9 @@ from .ledger_store import burs_lines
 from .rollforward import settle_sent_lines
 
 WATERMARK = "importAlmaFines.lastSuccess"
+# fines whose last report row could not be used: {fine id: the date to re-read from}; the next
+# import's window reaches back to the oldest, so each is re-read until a good row comes
+FLAGGED = "importAlmaFines.flaggedFines"
 _REPORT_SETTINGS = {"All Fines": "ALMA_REPORT_FINES", "All Transactions": "ALMA_REPORT_TRANSACTIONS",
                     "All User Balances": "ALMA_REPORT_BALANCES"}
 
@@ -104,7 +108,7 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
             _check_plausible(ctx, staged_fines, incremental)
             crash.point("import.after_stage")
             with ctx.store.transaction():
-                merger = _Merger(ctx, summary, ignore, xref)
+                merger = _Merger(ctx, summary, ignore, xref, since=since)
                 if staged_balances is not None:
                     merger.patrons(staged_balances)
                 merger.fines(staged_fines)
@@ -113,6 +117,7 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
                 merger.transactions(staged_trans)
                 settle_sent_lines(ctx, summary)  # after a restore: what the Bursar has, before mirroring payments
                 merger.alma_payments()
+                merger.save_flagged()
                 if _evidence(summary, staged_fines, staged_trans, incremental):
                     ctx.store.set_meta(WATERMARK, ctx.local_now.isoformat(), now=ctx.utc_now)
     return summary
@@ -269,6 +274,9 @@ def _since(ctx: JobContext, full: bool) -> tuple[datetime, bool]:
     if not last:
         return floor, False
     since = datetime.fromisoformat(last) - timedelta(days=ctx.settings.import_overlap_days)
+    flagged = ctx.store.get_meta(FLAGGED) or {}
+    if flagged:  # a fine whose row was unusable is re-read, however long ago that was
+        since = min(since, *(datetime.fromisoformat(d) for d in flagged.values()))
     return max(since.replace(hour=0, minute=0, second=0), floor), True
 
 
@@ -458,7 +466,8 @@ def _evidence(summary: Summary, fines: StagedReport, trans: StagedReport, increm
 
 
 class _Merger:
-    def __init__(self, ctx: JobContext, summary: Summary, ignore: frozenset[str], xref: dict | None = None):
+    def __init__(self, ctx: JobContext, summary: Summary, ignore: frozenset[str], xref: dict | None = None,
+                 *, since: datetime | None = None):
         self.ctx = ctx
         self.store = ctx.store
         self.summary = summary
@@ -466,6 +475,9 @@ class _Merger:
         self.stamp = ctx.utc_now
         self.credit_ids: set[str] = set()
         self._xref: dict | None = xref
+        self.since = since
+        self.flagged: dict[str, str] = dict(self.store.get_meta(FLAGGED) or {})
+        self._flagged_before = dict(self.flagged)
 
     # -- patrons ------------------------------------------------------------------------
     def patrons(self, rows: StagedReport) -> None:
@@ -507,8 +519,11 @@ class _Merger:
             try:
                 record = parse_fine(row)
             except RowError as exc:
-                self.summary.flag(f"fine {fine_id or '(no id)'}", str(exc))
+                self._flag(fine_id, row, exc)
                 continue
+            if self.flagged.pop(record.rootAlmaFineId, None) is not None:
+                self.summary.note(f"fine {record.rootAlmaFineId}: a usable row came after an unusable one; "
+                                  "merged now")
             if record.is_credit:
                 self.credit_ids.add(record.rootAlmaFineId)
                 continue
@@ -523,6 +538,29 @@ class _Merger:
                 if existing["isSierraFine"] and note is not None:
                     record = replace(record, almaNote=note.fine_comment)  # stored as the note's comment
                 self._update_fine(existing, record)
+
+    def _flag(self, fine_id: str | None, row: dict, exc: RowError) -> None:
+        """An unusable row: reported, never merged, and its fine re-read by the next imports
+        (the window reaches back to the date kept here) until a usable row comes."""
+        if not fine_id or not fine_id.strip():
+            self.summary.flag("fine (no id)", str(exc))
+            return
+        fine_id = fine_id.strip()
+        if fine_id not in self.flagged:
+            try:
+                status = parse_timestamp((row.get(c.STATUS_DATE) or "").strip() or None, c.STATUS_DATE)
+            except RowError:
+                status = None
+            since = self.since or self.ctx.settings.import_since
+            start = status if status is not None and status >= since else since
+            self.flagged[fine_id] = start.isoformat()
+        self.summary.flag(f"fine {fine_id}", f"{exc}; this row was not used (what we know of the fine is "
+                          f"unchanged) and the fine is read again from {self.flagged[fine_id][:10]} "
+                          "until a usable row comes")
+
+    def save_flagged(self) -> None:
+        if self.flagged != self._flagged_before:
+            self.store.set_meta(FLAGGED, self.flagged, now=self.stamp)
 
     def _fine_fields(self, record: FineRecord) -> dict:
         return {

@@ -64,3 +64,10 @@ def test_balance_and_ignore_list():
     assert load_ignore_list("# old Sierra fines\n7813845970003841  # waived 2017\n\n") == {"7813845970003841"}
     with pytest.raises(BursarError):
         load_ignore_list("not-an-id\n")
+
+
+def test_only_a_credit_may_have_a_negative_original_amount():
+    with pytest.raises(RowError, match="negative .* only a credit"):
+        parse_fine(fine_row(**{c.ORIGINAL_AMOUNT: "-33.33"}))
+    credit = parse_fine(fine_row(**{c.ORIGINAL_AMOUNT: "-33.33", c.FINE_TYPE: "Credit"}))
+    assert credit.is_credit and credit.origAmtAlma == Decimal("-33.33")
