@@ -102,6 +102,10 @@ def write_store(uri: str, rows: list[Payment]) -> None:
              "origAmtAlma": CHARGE, "remAmtAlma": CHARGE, "isClosedInAlma": False,
              "created": STAMP, "updated": STAMP}
             for p in rows])
+        store.insert_many("trans_burs", [  # billed: the Bursar's charge amount is what we billed
+            {"fine": fid, "bursFineId": p.fee_id, "bursTransId": p.fee_id, "bursCreated": STAMP, "type": "Fine",
+             "amt": CHARGE, "newBursImp": False, "newBursExp": False, "created": STAMP, "updated": STAMP}
+            for fid, p in zip(fine_ids, rows, strict=True)])
         store.insert_many("fine_mds", [
             {"fine": fid, "bursFineId": p.fee_id, "alma_fine_id": p.fee_id, "isReplFee": False,
              "created": STAMP, "updated": STAMP}
