@@ -281,6 +281,9 @@ class SandboxAlma:
         # Oracle BI's row cap: a report run stops after this many rows, finished, without a word
         # (None: no cap, the default)
         self.row_cap: int | None = None
+        # seconds added to every Analytics page / every fee call (bench/daily.py: 1.5 s, 150 ms)
+        self.analytics_latency = 0.0
+        self.fee_latency = 0.0
         self._reports: dict[str, _Report] = {}
         self._sessions: dict[str, _Session] = {}
         self._faults: list[_Fault] = []
@@ -696,6 +699,9 @@ class _Handler(BaseHTTPRequestHandler):
             params = {k: v for k, v in params.items() if k.lower() != "apikey"}
         if sb.latency > 0:
             time.sleep(sb.latency)
+        extra = sb.analytics_latency if path == REPORTS_PATH else sb.fee_latency if "/fees" in path else 0.0
+        if extra > 0:
+            time.sleep(extra)
         accept = self.headers.get("Accept", "")
         if self.headers.get("Authorization", "") != f"apikey {sb.api_key}":
             self._answer(method, path, params, _Outcome(400, json_gateway_error(
