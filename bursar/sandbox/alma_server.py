@@ -276,8 +276,9 @@ class SandboxAlma:
         self.pay_calls: list[dict[str, Any]] = []
         self.api_remaining = 100_000
         # whether the user fee list carries each fee's `transaction` array (Alma's reference does
-        # not say; False serves the list without it, as the single-fee GET still has it)
-        self.list_transactions = True
+        # not say; False serves the list without it, as the single-fee GET still has it;
+        # "omit_empty" leaves the key out only where the fee has no transactions)
+        self.list_transactions: bool | str = True
         # Oracle BI's row cap: a report run stops after this many rows, finished, without a word
         # (None: no cap, the default)
         self.row_cap: int | None = None
@@ -558,8 +559,10 @@ class SandboxAlma:
             if not mine:
                 return _error_for(accept)(400, "401651", "Identifier not found.")
             chosen = [self._fee_json(f) for f in mine if f["status"] == status]
-            if not self.list_transactions:
-                for listed in chosen:
+            for listed in chosen:
+                # "omit_empty": the key is left out only where the array would be empty
+                if not self.list_transactions or (self.list_transactions == "omit_empty"
+                                                  and not listed["transaction"]):
                     del listed["transaction"]
         doc: dict[str, Any] = {"total_record_count": len(chosen),
                                "total_sum": sum((f["balance"] for f in chosen), Decimal(0))}

@@ -128,3 +128,19 @@ def test_a_lost_ledger_finds_the_earlier_pay_in_the_list_and_pays_nothing(sandbo
     # a and b from the ACTIVE list's transactions, c (closed by its pay) from the CLOSED list
     assert re.search(r"found already applied in Alma \(not paid again\)\s+3\s", again.stdout), again.stdout
     assert sorted(fee_calls(sandbox)) == [("GET", "list ACTIVE"), ("GET", "list CLOSED")]
+
+
+def test_a_list_that_shows_transactions_where_there_are_some_needs_no_fee_gets(sandbox, one_patron):
+    """Alma may leave the key out where a fee has no transactions: once a listed fee shows its
+    transactions, the list carries them, so a listed fee without the key has none."""
+    a, b, c = one_patron
+    sandbox.drop_payment_file(f"{PREFIX}_1.csv", csv([row(a, "1.00")]), mtime=1_000)
+    assert sandbox.run("importAlmaPayments", day=sandbox.worlds[1].day).returncode == 0
+    sandbox.alma.list_transactions = "omit_empty"
+    sandbox.alma.clear_calls()
+    sandbox.drop_payment_file(f"{PREFIX}_2.csv", csv([row(a, "1.00", date="03/04/2026"), row(b, "1.00"),
+                                                      row(c, "1.00")]), mtime=2_000)
+    result = sandbox.run("importAlmaPayments", day=sandbox.worlds[1].day)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(fee_calls(sandbox)) == [("GET", "list ACTIVE")] + [("POST", "fee")] * 3
+    assert len(pays(sandbox)) == 4
