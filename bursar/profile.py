@@ -95,6 +95,39 @@ class Mapping_:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """Which fines are billed (checked before a fine's first billing only: what was billed is
+    always reversed).  Empty include lists include everything."""
+
+    min_amount: Decimal = Decimal(0)
+    min_age_days: int = 0
+    fee_types_include: tuple[str, ...] = ()
+    fee_types_exclude: tuple[str, ...] = ()
+    locations_include: tuple[str, ...] = ()  # regular expressions searched in the location code
+    locations_exclude: tuple[str, ...] = ()
+
+
+def not_billed_because(sel: Selection, *, fee_type: str, location: str | None, amount: Decimal,
+                       created: date | None, today: date) -> tuple[str, str] | None:
+    """Why a fine is not billed yet: ("excluded", why) never, ("waiting", why) until it becomes
+    eligible; None when it is billed."""
+    if sel.fee_types_include and fee_type not in sel.fee_types_include:
+        return "excluded", f"fee type {fee_type!r} is not among the profile's fee types to include"
+    if fee_type in sel.fee_types_exclude:
+        return "excluded", f"fee type {fee_type!r} is excluded by the profile"
+    loc = location or ""
+    if sel.locations_include and not any(re.search(pt, loc) for pt in sel.locations_include):
+        return "excluded", f"location {location!r} is not among the profile's locations to include"
+    if any(re.search(pt, loc) for pt in sel.locations_exclude):
+        return "excluded", f"location {location!r} is excluded by the profile"
+    if amount < sel.min_amount:
+        return "waiting", f"amount {amount} is below the profile's minimum {sel.min_amount}"
+    if sel.min_age_days and (created is None or (today - created).days < sel.min_age_days):
+        return "waiting", f"younger than the profile's minimum age of {sel.min_age_days} days"
+    return None
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     version: str
@@ -121,6 +154,7 @@ class Profile:
     due_rule: str = "next-month-day"
     due_params: Mapping[str, Any] = field(default_factory=dict)
     preview: bool = False  # exportBurs --dry-run --profile: the dry run marks invisible characters
+    select: Selection = field(default_factory=Selection)
 
     @property
     def label(self) -> str:
@@ -489,7 +523,8 @@ class _Loader:
             data = tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as exc:
             raise ProfileError(f"profile {self.source}: {exc}") from None
-        top = ("name", "version", "files", "lines", "header", "footer", "accounts", "item_codes", "term", "due")
+        top = ("name", "version", "files", "lines", "header", "footer", "accounts", "item_codes", "term", "due",
+               "select")
         self.known(data, (), top)
         name = self.get(data, (), "name", str)
         if not name:
@@ -572,8 +607,35 @@ class _Loader:
             line_length=line_length, fields=fields, header=header, footer=footer,
             total_decimals=int(totals.get("decimals", 2)), total_implied=bool(totals.get("implied_decimals", False)),
             accounts=accounts, item_codes=item_codes, term_rule=term_rule, term_params=dict(term),
-            due_rule=due_rule, due_params=dict(due),
+            due_rule=due_rule, due_params=dict(due), select=self._select(data),
         )
+
+    def _select(self, data: Mapping[str, Any]) -> Selection:
+        sp: tuple[str, ...] = ("select",)
+        table = self.get(data, (), "select", dict, {})
+        lists = ("fee_types_include", "fee_types_exclude", "locations_include", "locations_exclude")
+        self.known(table, sp, ("min_amount", "min_age_days", *lists))
+        raw = self.get(table, sp, "min_amount", (str, int), "0")
+        try:
+            min_amount = to_money(str(raw))
+        except (ValueError, ArithmeticError):
+            raise self.fail((*sp, "min_amount"), f"must be an amount like \"5.00\", got {raw!r}") from None
+        age = self.get(table, sp, "min_age_days", int, 0)
+        if min_amount < 0 or age < 0:
+            raise self.fail(sp, "min_amount and min_age_days cannot be negative")
+        values: dict[str, tuple[str, ...]] = {}
+        for key in lists:
+            items = self.get(table, sp, key, list, [])
+            if not all(isinstance(i, str) and i for i in items):
+                raise self.fail((*sp, key), "must be a list of non-empty strings")
+            if key.startswith("locations"):
+                for item in items:
+                    try:
+                        re.compile(item)
+                    except re.error as exc:
+                        raise self.fail((*sp, key), f"bad pattern {item!r}: {exc}") from None
+            values[key] = tuple(items)
+        return Selection(min_amount=min_amount, min_age_days=age, **values)
 
     def _aggregate(self, data: Mapping[str, Any], key: str) -> str | None:
         table = self.get(data, (), key, dict)

@@ -87,10 +87,19 @@ def build_export(ctx: JobContext, summary: Summary) -> dict | None:
     layout = s.profile
     due = pf.profile_due_date(layout, billing, s.due_day)
     term = pf.profile_term(layout, billing)
+    held: dict[int, tuple[str, str] | None] = {}
     for tb_id in pending:
         tb = store.get("trans_burs", tb_id)
         if tb is None or not tb["newBursExp"]:
             continue
+        if tb["fine"] not in held:
+            reason = held[tb["fine"]] = not_yet_billed(ctx, tb["fine"])
+            if reason is not None:
+                summary.count("fines not billed: " + ("excluded by the profile" if reason[0] == "excluded"
+                                                      else "not yet eligible"))
+                summary.note(f"fine {tb['fine']} not billed: {reason[1]}")
+        if held[tb["fine"]] is not None:
+            continue  # left pending: billed on the first export after it becomes eligible
         if store.find_one("burs_export_trans", {"transBurs": tb_id}) is not None:
             # attached before a crash, flag not yet cleared
             store.update("trans_burs", tb_id, {"newBursExp": False, "updated": stamp})
@@ -142,6 +151,25 @@ def build_export(ctx: JobContext, summary: Summary) -> dict | None:
         store.update("trans_burs", tb_id, {"newBursExp": False, "updated": stamp})
         crash.point("export.build_line")
     return export
+
+
+def not_yet_billed(ctx: JobContext, fine_id: int) -> tuple[str, str] | None:
+    """The profile's selection, for a fine nothing of which was billed yet (what was billed is
+    always reversed, whatever the profile now selects)."""
+    sel = ctx.settings.profile.select
+    if sel == pf.Selection():
+        return None
+    store = ctx.store
+    if any(md["termCode"] for md in store.find("fine_mds", {"fine": fine_id})):
+        return None
+    fine = store.get("fines", fine_id)
+    if fine is None:
+        return None
+    item = store.find_one("item_details", {"fine": fine_id}) or {}
+    amount = sum((t["amt"] for t in store.find("trans_burs", {"fine": fine_id, "newBursExp": True})), ZERO)
+    created = fine.get("almaCreated")
+    return pf.not_billed_because(sel, fee_type=fine.get("type") or "", location=item.get("locationCode"),
+                                 amount=amount, created=created.date() if created else None, today=ctx.today)
 
 
 def export_lines(ctx: JobContext, export_id: int) -> tuple[list[str], list[str]]:

@@ -269,3 +269,47 @@ def test_a_path_is_loaded(tmp_path):
     path = tmp_path / "site.toml"
     path.write_text(BASE)
     assert pf.load(str(path)).source == str(path)
+
+
+# -- selection -------------------------------------------------------------------------------
+
+SEL = '''[select]
+min_amount = "5.00"
+min_age_days = 14
+fee_types_include = ["Overdue fine", "Lost item replacement fee"]
+fee_types_exclude = ["Lost item replacement fee"]
+locations_include = ["^main", "^law"]
+locations_exclude = ["^law"]
+'''
+
+
+@pytest.mark.parametrize("fee_type, location, amount, created, verdict", [
+    ("Overdue fine", "main_stacks", "5.00", date(2026, 2, 1), None),
+    ("Other", "main_stacks", "5.00", date(2026, 2, 1), "excluded"),
+    ("Lost item replacement fee", "main_stacks", "50.00", date(2026, 2, 1), "excluded"),
+    ("Overdue fine", "branch", "5.00", date(2026, 2, 1), "excluded"),
+    ("Overdue fine", "law_main", "5.00", date(2026, 2, 1), "excluded"),
+    ("Overdue fine", None, "5.00", date(2026, 2, 1), "excluded"),
+    ("Overdue fine", "main_stacks", "4.99", date(2026, 2, 1), "waiting"),
+    ("Overdue fine", "main_stacks", "5.00", date(2026, 2, 20), "waiting"),
+    ("Overdue fine", "main_stacks", "5.00", date(2026, 2, 15), None),  # exactly 14 days
+    ("Overdue fine", "main_stacks", "5.00", None, "waiting"),
+])
+def test_selection(fee_type, location, amount, created, verdict):
+    sel = pf.loads(BASE + SEL, "t").select
+    result = pf.not_billed_because(sel, fee_type=fee_type, location=location, amount=Decimal(amount),
+                                   created=created, today=date(2026, 3, 1))
+    assert (result[0] if result else None) == verdict
+
+
+@pytest.mark.parametrize("select, line, key, words", [
+    ('min_amount = "five"\n', 16, "select.min_amount", "amount like"),
+    ("min_age_days = -1\n", 15, "select", "negative"),
+    ('locations_exclude = ["("]\n', 16, "select.locations_exclude", "bad pattern"),
+    ("fee_types_include = [1]\n", 16, "select.fee_types_include", "non-empty strings"),
+    ("user_groups = []\n", 16, "select.user_groups", "unknown key"),
+])
+def test_selection_validation(select, line, key, words):
+    with pytest.raises(pf.ProfileError) as info:
+        pf.loads(BASE + "[select]\n" + select, "s.toml")
+    assert str(info.value).startswith(f"profile s.toml, line {line}: key {key}: ") and words in str(info.value)
