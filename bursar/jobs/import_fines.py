@@ -90,7 +90,7 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
                  + (" (incremental)" if incremental else " (full)"))
     with recorded(ctx, "AlmaImport", summary):
         with staging(ctx) as tmp:
-            jobs = [("All Transactions", trans_path, Path(tmp) / "trans.jsonl",
+            jobs: list[tuple] = [("All Transactions", trans_path, Path(tmp) / "trans.jsonl",
                      _Windowing(c.TRANSACTIONS_FILTER_COLUMN, since, c.TRANS_ID),
                      c.TRANSACTIONS_COLUMNS, c.TRANSACTIONS_REQUIRED),
                     ("All Fines", fines_path, Path(tmp) / "fines.jsonl",
