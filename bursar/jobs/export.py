@@ -145,7 +145,7 @@ def build_export(ctx: JobContext, summary: Summary) -> dict | None:
             if export is None:  # a store that loses what it just wrote: stop before writing lines
                 raise StoreError(f"export {export_id} was not found right after it was created")
         store.insert("burs_export_trans", {"transBurs": tb_id, "bursExport": export["id"], "bursFineMd": md["id"],
-                                           "line": text, "created": stamp, "updated": stamp})
+                                           "line": text, "profile": layout.label, "created": stamp, "updated": stamp})
         if md_changes:
             store.update("fine_mds", md["id"], {**md_changes, "updated": stamp})
         store.update("trans_burs", tb_id, {"newBursExp": False, "updated": stamp})

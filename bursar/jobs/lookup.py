@@ -32,7 +32,8 @@ def _with_ledgers(store: Store, fine: dict) -> dict:
             exports.append({"export": link["bursExport"], "transBurs": tb["id"], "state": export.get("state"),
                             "chargesFilename": export.get("chargesFilename"),
                             "reversalsFilename": export.get("reversalsFilename"),
-                            "sent_to_bursar": export.get("sent_to_bursar"), "line": link["line"]})
+                            "sent_to_bursar": export.get("sent_to_bursar"), "line": link["line"],
+                            "profile": link.get("profile")})
     out = dict(fine)
     out["burs_fine_md"] = list(store.find("fine_mds", {"fine": fine_id}))
     out["trans_alma"] = list(store.find("trans_alma", {"fine": fine_id}))

@@ -121,6 +121,7 @@ COLLECTIONS: dict[str, dict[str, str]] = {
         "created": DATETIME,
         "updated": DATETIME,
         "line": STR,  # new: the exact 97-character line, so a resumed export writes the same bytes
+        "profile": STR,  # new: the Bursar profile and version that wrote the line ("pybursar@1")
     },
     "jobs": {
         "type": STR,  # AlmaImport | BursExport | BursarSend | BursarPayments | Backup

@@ -102,3 +102,14 @@ def amount_cents(line: str) -> int:
     """The line's amount in cents."""
     whole, cents = line[25:35].strip().split(".")
     return int(whole) * 100 + int(cents)
+
+
+def test_each_billed_line_records_the_profile_and_version(sandbox, tmp_path):
+    _run(sandbox, 0, {})
+    _run(sandbox, 1, {"BURSAR_PROFILE": _profile(tmp_path, "min_amount = \"0.00\"\n")})
+    rows = sandbox.ledger()["burs_export_trans"]
+    by_export = {(r["bursExport"], r["profile"]) for r in rows}
+    assert by_export == {(1, "pybursar@1"), (2, "select-test@1")}
+    day = sandbox.install(1).day
+    shown = sandbox.run("lookupFine", "--rootAlmaFineId", rows[0]["line"][66:].strip(), day=day)
+    assert '"profile": "pybursar@1"' in shown.stdout
