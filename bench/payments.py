@@ -97,8 +97,9 @@ def write_store(uri: str, rows: list[Payment]) -> None:
             {"almaPatronId": user, "balance": CHARGE, "created": STAMP, "updated": STAMP} for user in users]),
             strict=True))
         fine_ids = store.insert_many("fines", [
-            {"patron": patron_ids[p.user_id], "almaPatronId": p.user_id, "rootAlmaFineId": p.fee_id, "almaLoanId": "\\N",
-             "isSierraFine": False, "almaCreated": STAMP, "almaUpdated": STAMP, "type": "OVERDUEFINE",
+            {"patron": patron_ids[p.user_id], "almaPatronId": p.user_id, "rootAlmaFineId": p.fee_id,
+             "almaLoanId": "\\N", "isSierraFine": False, "almaCreated": STAMP, "almaUpdated": STAMP,
+             "type": "OVERDUEFINE",
              "origAmtAlma": CHARGE, "remAmtAlma": CHARGE, "isClosedInAlma": False,
              "created": STAMP, "updated": STAMP}
             for p in rows])
