@@ -1,11 +1,11 @@
 """Alma Analytics reports, fetched page by page and parsed as a stream.
 
 Why streaming: the fines report can hold hundreds of thousands of rows; the import stages them
-on disk (SPEC §4), so memory must not grow with the report.  Each page is parsed with an
+on disk (docs/ledger.md §7), so memory must not grow with the report.  Each page is parsed with an
 incremental XML parser fed from the HTTP body, and every Row is dropped from the tree as soon
 as it has been turned into a dict.
 
-Paging follows Alma's documented protocol (alma-api.md §1.4): the first call sends `path`,
+Paging follows Alma's documented protocol (docs/alma.md §2): the first call sends `path`,
 `limit`, `col_names=true` and the optional `filter`; later calls send only `token` (captured
 from the first page that carries one) and `limit`, until `IsFinished` is "true".  Token
 presence never decides paging.  A "still loading" page (HTTP 200, not finished, no rows) is
@@ -42,7 +42,7 @@ Row = dict[str, "str | None"]
 
 
 def date_filter(column_expression: str, since: datetime) -> str:
-    """The sawx "column >= since" filter of the original tool (pybursar-behavior.md §3.3), on one
+    """The sawx "column >= since" filter of the original tool (docs/alma.md §4), on one
     line.  The report must carry an "is prompted" filter on that column for Alma to apply it."""
     return (
         '<sawx:expr xsi:type="sawx:comparison" op="greaterOrEqual" '

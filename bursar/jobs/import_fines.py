@@ -7,7 +7,7 @@ A failure (or Ctrl-C / SIGTERM) while fetching leaves the ledger exactly as it w
 the merge is one transaction; on MongoDB the writes are ordered so that re-running after a crash
 repairs any partial merge (every rule below is "insert if absent, update if different").
 
-The merge rules are the original's (pybursar-behavior.md §3.6-§3.8) with its defects fixed:
+The merge rules are the original's (docs/ledger.md §8-§10) with its defects fixed:
 unknown transaction types, unmatched credits and similar problems are reported per row (exit 3)
 and never stop the other rows; identical data writes nothing; item details are updated in
 place instead of piling up.
@@ -505,7 +505,7 @@ class _Merger:
         if doc is not None:
             return doc["id"]
         # A fine's patron may be missing from the balances report (or it is not configured):
-        # create the patron instead of crashing (defect 27).
+        # create the patron instead of crashing (docs/original-defects.md §27).
         return self.store.insert("patrons", {"almaPatronId": alma_patron_id, "balance": None,
                                              "created": self.stamp, "updated": self.stamp})
 
@@ -755,12 +755,12 @@ class _Merger:
         if existing["almaFineId"] != t.almaFineId:
             changes["almaFineId"] = t.almaFineId
             if fine is not None:
-                changes["fine"] = fine["id"]  # keep the relation true (defect 28)
+                changes["fine"] = fine["id"]  # keep the relation true (docs/original-defects.md §28)
         if changes:
             self.store.update("trans_alma", existing["id"], {**changes, "updated": self.stamp})
             self.summary.count("transactions updated")
 
-    # -- Alma payments mirrored into the Bursar ledger (§3.8) ------------------------------
+    # -- Alma payments mirrored into the Bursar ledger (docs/ledger.md §10) -----------------
     def alma_payments(self) -> None:
         """A payment recorded in Alma is assumed to have come from the Bursar (Direction 2), so
         the Bursar already knows: record it on the Bursar side without exporting it."""

@@ -1,8 +1,8 @@
 """A local Alma: Analytics reports and users' fees over real HTTP, in Alma's own formats.
 
 Why a real server: the client's rules (auth header, paging, retries, uncertain POSTs) are only
-worth anything if they are exercised against real sockets.  The sandbox speaks what alma-api.md
-documents: report pages with a ResumptionToken and schema on page 1 only, `Column0` always "0",
+worth anything if they are exercised against real sockets.  The sandbox speaks what docs/alma.md
+describes: report pages with a ResumptionToken and schema on page 1 only, `Column0` always "0",
 null cells omitted, 420033 after the last page, error envelopes in XML, JSON API and JSON
 gateway forms, 429 thresholds, and the fee API's closed-fee answer.  Faults can be injected
 (5xx, 429, slow, dropped sockets, still-loading pages, a pay applied then dropped).

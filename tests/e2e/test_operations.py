@@ -152,13 +152,15 @@ def test_restore_choose_with_a_bad_answer_changes_nothing(sandbox, answer):
 
 def test_two_concurrent_runs_one_proceeds_the_other_exits_cleanly(sandbox):
     day = sandbox.install(0).day
-    sandbox.alma.latency = 0.5  # keep the first run busy while the second starts
+    sandbox.alma.latency = 3.0  # keep the first run busy while the second starts (reports load in parallel)
     env = {**os.environ, **sandbox.env, "BURSAR_NOW": f"{day.isoformat()}T18:00:00"}
     first = subprocess.Popen([sys.executable, str(ABS), "today"], cwd=sandbox.work, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
-        while not any(c["path"].endswith("/reports") for c in sandbox.alma.calls) and time.monotonic() < deadline:
+        from bursar.lock import lock_holder
+
+        lock, deadline = sandbox.work / "data" / "pybursar.lock", time.monotonic() + 20
+        while lock_holder(lock) is None and time.monotonic() < deadline:  # the first run holds the lock
             time.sleep(0.05)
         second = sandbox.run("today", day=day)
         assert second.returncode == 1
