@@ -180,7 +180,7 @@ class LineValues:
 
 
 def due_date(billing: date, due_day: int = 25) -> date:
-    """The due date for a charge billed on `billing` (reference §5.3): day `due_day` of the next
+    """The due date for a charge billed on `billing` (docs/dates-and-terms.md §3): day `due_day` of the next
     month, or of the month after when the billing day is past `due_day`.
     2021-01-25 -> 2021-02-25; 2021-01-26 -> 2021-03-25; 2021-11-26 -> 2022-01-25."""
     if isinstance(due_day, bool) or not isinstance(due_day, int) or not 1 <= due_day <= 28:
@@ -191,7 +191,7 @@ def due_date(billing: date, due_day: int = 25) -> date:
 
 
 def term_code(d: date, spring_until: int = 5, summer_until: int = 7) -> str:
-    """The Bursar year-and-term code of a billing date (reference §5.2): "2" + two-digit year +
+    """The Bursar year-and-term code of a billing date (docs/dates-and-terms.md §4): "2" + two-digit year +
     1 (Jan-May, Spring), 4 (Jun-Jul, Summer) or 7 (Aug-Dec, Fall).  2021-06-01 -> "2214".
     The scheme only has room for 2000-2099; other years are refused rather than wrapped."""
     if not 2000 <= d.year <= 2099:

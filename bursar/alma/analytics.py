@@ -230,7 +230,7 @@ class ReportStream:
         except requests.RequestException:
             raise AlmaError(f"Analytics report '{self.name}': the connection was lost while "
                             f"reading page {page_no}; try again later") from None
-        except ET.ParseError:
+        except (ET.ParseError, LookupError):  # LookupError: an XML declaration naming an unknown encoding
             if not info.is_report:
                 raise self._no_report() from None
             raise AlmaError(f"Analytics report '{self.name}': page {page_no} is not "

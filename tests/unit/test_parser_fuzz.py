@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bursar.alma import columns as C
@@ -178,6 +178,7 @@ def test_a_report_with_a_one_megabyte_cell_and_100000_rows():
 
 @given(flips=st.lists(st.tuples(st.integers(0, 100_000), st.integers(0, 7)), min_size=1, max_size=6),
        cut=st.integers(0, len(OK_XML)))
+@example(flips=[(30, 0)], cut=0)  # found by this test: "UTF-8" flipped to "TTF-8" escaped as a LookupError
 @settings(max_examples=200, deadline=None)
 def test_byte_flips_and_cuts_of_a_good_report(flips, cut):
     data = bytearray(OK_XML)
