@@ -34,6 +34,17 @@ def ensure_dir(path: Path, setting: str, *, error: type[BursarError] = BursarErr
     return path
 
 
+def make_private(folder: Path) -> None:
+    """Tighten one of our folders (it holds patron data) to 0700 when it is ours and looser.
+    Best effort: the files inside are 0600 whatever happens here."""
+    try:
+        info = folder.stat()
+        if info.st_uid == os.getuid() and info.st_mode & 0o077:
+            folder.chmod(FOLDER_MODE)
+    except OSError:
+        pass  # missing (a dry run's folder) or not ours to change
+
+
 @contextmanager
 def os_errors(setting: str, path: Path, *, error: type[BursarError] = BursarError) -> Iterator[None]:
     """Turn an OSError raised inside the block into an error naming `setting` and `path`."""

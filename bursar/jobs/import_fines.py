@@ -148,7 +148,7 @@ def staging(ctx: JobContext) -> Iterator[Path]:
     root = ctx.effects.staging_root(ctx.settings.staging_dir, system_tmp)
     if root != system_tmp:
         fs.ensure_dir(root, "STAGING_DIR")
-        _make_private(root)
+        fs.make_private(root)
     for folder in {root, system_tmp}:
         remove_staging_leftovers(folder)
     with fs.os_errors("STAGING_DIR", root):
@@ -157,16 +157,6 @@ def staging(ctx: JobContext) -> Iterator[Path]:
         yield run_dir
     finally:
         _remove_run_dir(run_dir)
-
-
-def _make_private(folder: Path) -> None:
-    """STAGING_DIR is ours: tighten it to 0700 when it is looser (and we own it)."""
-    try:
-        info = folder.stat()
-        if info.st_uid == os.getuid() and info.st_mode & 0o077:
-            folder.chmod(fs.FOLDER_MODE)
-    except OSError:
-        pass  # ensure_dir already proved it usable; the per-run folder inside is 0700 anyway
 
 
 def remove_staging_leftovers(folder: Path) -> list[Path]:

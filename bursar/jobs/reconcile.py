@@ -98,7 +98,7 @@ def run(ctx: JobContext, *, live: bool = False, summary: Summary | None = None) 
     store = ctx.store
     report = _Report(ctx, live)
     folder = ctx.effects.ensure_dir(ctx.settings.reports_dir, "REPORTS_DIR")
-    _make_private(folder)
+    fs.make_private(folder)
     scratch = Path(tempfile.mkdtemp(prefix="pybursar-reconcile-"))
     try:
         work = ctx.effects.staging_root(folder, scratch)
@@ -475,16 +475,6 @@ def _export_month(export: dict, local: Any) -> str:
         return f"{text[:4]}-{text[4:6]}"
     stamp = export["sent_to_bursar"] or export["created"]
     return f"{local(stamp):%Y-%m}" if stamp is not None else ""
-
-
-def _make_private(folder: Path) -> None:
-    """REPORTS_DIR holds patron data: tighten it to 0700 when it is ours and looser."""
-    try:
-        info = folder.stat()
-        if info.st_uid == os.getuid() and info.st_mode & 0o077:
-            folder.chmod(fs.FOLDER_MODE)
-    except OSError:
-        pass  # a dry run's folder may not exist; the files are 0600 anyway
 
 
 class _private_file:
