@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bursar.alma import columns as C  # noqa: E402
+from bursar.clients.alma import columns as C  # noqa: E402
 from bursar.sandbox.generator import World, bulk_world, install_world  # noqa: E402
 from tests.e2e.conftest import make_sandbox  # noqa: E402
 

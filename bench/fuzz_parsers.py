@@ -5,8 +5,8 @@
     python bench/fuzz_parsers.py csv tests/data/fuzz -atheris_runs=100000
     python bench/fuzz_parsers.py xml tests/data/fuzz -atheris_runs=100000
 
-`csv` feeds bytes to bursar.payments_csv.parse_payments; `xml` serves them as an Analytics
-page to bursar.alma.analytics.iter_report and parses each row as a fine.  Our own errors
+`csv` feeds bytes to bursar.rules.payments_csv.parse_payments; `xml` serves them as an Analytics
+page to bursar.clients.alma.analytics.iter_report and parses each row as a fine.  Our own errors
 (BursarError, and RowError for one row) are fine; any other exception is a finding, and atheris
 stops there with the input that caused it.  The files in tests/data/fuzz seed the corpus; the
 same property runs in `make test` as hypothesis tests (tests/unit/test_parser_fuzz.py).
@@ -20,11 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bursar.alma import columns as C  # noqa: E402
-from bursar.alma.analytics import iter_report  # noqa: E402
+from bursar.clients.alma import columns as C  # noqa: E402
+from bursar.clients.alma.analytics import iter_report  # noqa: E402
 from bursar.errors import BursarError  # noqa: E402
-from bursar.payments_csv import parse_payments  # noqa: E402
-from bursar.rows import RowError, parse_fine  # noqa: E402
+from bursar.rules.payments_csv import parse_payments  # noqa: E402
+from bursar.rules.rows import RowError, parse_fine  # noqa: E402
 
 
 class _Response:

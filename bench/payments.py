@@ -44,9 +44,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bursar.alma.fees import get_fee, pay_fee  # noqa: E402
-from bursar.alma.http import AlmaHttp  # noqa: E402
-from bursar.payments_csv import external_transaction_id, parse_payments  # noqa: E402
+from bursar.clients.alma.fees import get_fee, pay_fee  # noqa: E402
+from bursar.clients.alma.http import AlmaHttp  # noqa: E402
+from bursar.rules.payments_csv import external_transaction_id, parse_payments  # noqa: E402
 from bursar.store import open_store  # noqa: E402
 
 PREFIX = "ASUSASF_LIBRARY_REPORT_DTRANGE"

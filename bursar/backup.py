@@ -39,14 +39,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from bursar import crash, fs
 from bursar.errors import BursarError, SettingsError, UsageError
-from bursar.leftovers import backup_leftovers
+from bursar.runtime import crash, fs
+from bursar.runtime.leftovers import backup_leftovers
 from bursar.store import one_line, redact_uri, uri_secrets
 from bursar.store.schema import ORIGINAL_COLLECTIONS
 
 if TYPE_CHECKING:
-    from bursar.s3 import S3Target
+    from bursar.clients.s3 import S3Target
 
 log = logging.getLogger(__name__)
 
@@ -569,7 +569,7 @@ def create_backup(
 
     key = None
     if s3 is not None:
-        from bursar.s3 import upload_verified
+        from bursar.clients.s3 import upload_verified
 
         try:
             key = upload_verified(s3, final, final.name)
@@ -589,7 +589,7 @@ def list_backups(backups_dir: Path, *, s3: S3Target | None = None) -> list[Backu
     local = _local_backups(backups_dir)
     if local or s3 is None:
         return local
-    from bursar.s3 import list_objects
+    from bursar.clients.s3 import list_objects
 
     remote: list[Backup] = []
     for key, size, _modified in list_objects(s3):
@@ -678,7 +678,7 @@ def restore_backup(
         if backup.location == "s3":
             if s3 is None or not backup.key:
                 raise BackupError(f"backup {backup.name} is in S3 but S3 is not configured (S3_BUCKET)")
-            from bursar.s3 import download
+            from bursar.clients.s3 import download
 
             _make_dir(backups_dir)
             with _os_errors("preparing the S3 download"):

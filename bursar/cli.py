@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import logs, progress
-from . import settings as settings_mod
-from .errors import EXIT_FAILED, EXIT_OK, BursarError, UsageError
-from .summary import Summary
+from bursar import settings as settings_mod
+from bursar.errors import EXIT_FAILED, EXIT_OK, BursarError, UsageError
+from bursar.runtime import logs, progress
+from bursar.runtime.summary import Summary
 
 if TYPE_CHECKING:  # imported on use at run time: `help` needs none of them
-    from .dispatch import Dispatch
-    from .store import Store
+    from bursar.dispatch import Dispatch
+    from bursar.store import Store
 
 log = logging.getLogger("bursar")
 Settings = settings_mod.Settings
@@ -69,7 +69,7 @@ def _preview_profile(args: argparse.Namespace, settings: Settings) -> Settings:
                          "(set BURSAR_PROFILE to export with it)")
     from dataclasses import replace
 
-    from .profile import load
+    from bursar.profile import load
 
     return replace(settings, profile=replace(load(args.profile), preview=True))
 
@@ -87,32 +87,32 @@ def _job(load: Callable[[], Callable[..., Summary]], **flags: str) -> Runner:
 
 
 def _import_fines() -> Callable[..., Summary]:
-    from .jobs import import_fines
+    from bursar.jobs import import_fines
 
     return import_fines.run
 
 
 def _export() -> Callable[..., Summary]:
-    from .jobs import export
+    from bursar.jobs import export
 
     return export.run
 
 
 def _send() -> Callable[..., Summary]:
-    from .jobs import send
+    from bursar.jobs import send
 
     return send.run
 
 
 def _payments() -> Callable[..., Summary]:
-    from .jobs import payments
+    from bursar.jobs import payments
 
     return payments.run
 
 
 def _chain(which: str) -> Runner:
     def run(args: argparse.Namespace, dispatch: Dispatch) -> Summary:
-        from .jobs import today
+        from bursar.jobs import today
 
         with dispatch.context() as ctx:
             return today.run_chain(which, today.TODAY if which == "today" else today.PAY_FINES, ctx)
@@ -121,19 +121,19 @@ def _chain(which: str) -> Runner:
 
 
 def _backup(args: argparse.Namespace, dispatch: Dispatch) -> Summary:
-    from .jobs import backup
+    from bursar.jobs import backup
 
     return _with_notes(dispatch, backup.backup(dispatch.settings, dispatch.effects, dispatch.now))
 
 
 def _restore_last(args: argparse.Namespace, dispatch: Dispatch) -> Summary:
-    from .jobs import backup
+    from bursar.jobs import backup
 
     return _with_notes(dispatch, backup.restore_last(dispatch.settings, dispatch.effects, dispatch.now))
 
 
 def _restore_choose(args: argparse.Namespace, dispatch: Dispatch) -> Summary:
-    from .jobs import backup
+    from bursar.jobs import backup
 
     return _with_notes(dispatch, backup.restore_choose(dispatch.settings, dispatch.effects, dispatch.now,
                                                        pick=args.pick))
@@ -156,7 +156,7 @@ def _lookup_args(parser: argparse.ArgumentParser) -> None:
 
 def _read_only(render: Callable[..., str], **flags: str) -> Runner:
     def run(args: argparse.Namespace, settings: Settings) -> str:
-        from .store import find_store, no_store
+        from bursar.store import find_store, no_store
 
         store = find_store(settings.db_uri, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
         if store is None:
@@ -170,13 +170,13 @@ def _read_only(render: Callable[..., str], **flags: str) -> Runner:
 
 
 def _lookup(store: Store, **kwargs: str) -> str:
-    from .jobs.lookup import lookup_fine
+    from bursar.jobs.lookup import lookup_fine
 
     return lookup_fine(store, **kwargs)
 
 
 def _last_export(store: Store) -> str:
-    from .jobs.lookup import last_export
+    from bursar.jobs.lookup import last_export
 
     return last_export(store)
 
@@ -186,7 +186,7 @@ def _import_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _positive_days(text: str) -> int:
-    from .sandbox.demo import MAX_DAYS
+    from bursar.sandbox.demo import MAX_DAYS
 
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
         raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_DAYS}, got {text!r}")
@@ -199,7 +199,7 @@ def _demo_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> str:
-    from .sandbox.demo import run_demo
+    from bursar.sandbox.demo import run_demo
 
     return run_demo(Path(args.dir), days=args.days)
 
@@ -214,7 +214,7 @@ def _migrate_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _migrate(args: argparse.Namespace, dispatch: Dispatch) -> Summary:
-    from .migrate import run
+    from bursar.store.migrate import run
 
     settings = dispatch.settings
     return run(settings.db_uri, args.to, money=settings.get("BURSAR_MONGO_MONEY") or "auto",
@@ -226,7 +226,7 @@ def _reconcile_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _reconcile(args: argparse.Namespace, settings: Settings) -> Summary:
-    from .jobs import reconcile  # opens an existing store only: a read-only command never creates one
+    from bursar.jobs import reconcile  # opens an existing store only: a read-only command never creates one
 
     return reconcile.run_command(settings, live=args.live)
 
@@ -236,7 +236,7 @@ def _doctor_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _doctor(args: argparse.Namespace, settings: None) -> str:
-    from .jobs import doctor  # loads the settings itself: a bad one is a line of the checklist
+    from bursar.jobs import doctor  # loads the settings itself: a bad one is a line of the checklist
 
     return doctor.run(notify=args.notify, quiet=args.quiet)
 
@@ -246,7 +246,7 @@ def _status_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> str:
-    from .jobs.status import status
+    from bursar.jobs.status import status
 
     return status(settings, as_json=args.json)
 
@@ -261,7 +261,7 @@ def _sandbox_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _sandbox(args: argparse.Namespace, settings: None) -> str:
-    from .sandbox import serve
+    from bursar.sandbox import serve
 
     if args.next_day:
         return serve.next_day(Path(args.dir))
@@ -275,8 +275,8 @@ def _after_run(settings: Settings, command: str, started: object, *, exit_code: 
     a warning: none of them can fail the run."""
     from datetime import datetime
 
-    from . import healthcheck, mail
-    from .jobs.status import record_run
+    from bursar.clients import healthcheck, mail
+    from bursar.jobs.status import record_run
 
     assert isinstance(started, datetime)
     mailed = mail.mail_run(settings, summary) if error is None and summary is not None else \
@@ -291,7 +291,7 @@ def _after_run(settings: Settings, command: str, started: object, *, exit_code: 
 
 
 def _ping_start(settings: Settings) -> None:
-    from . import healthcheck
+    from bursar.clients import healthcheck
 
     warning = healthcheck.ping(settings, "start")
     if warning:
@@ -458,7 +458,7 @@ def _failure_message(exc: BaseException) -> str | None:
     """What the failure notification says about an error, or None when it is not a failure of
     the run (a usage mistake at the prompt, a normal exit).  Every other error notifies, the
     unexpected ones too: a cron run that stopped must never go unnoticed."""
-    from .errors import SettingsError
+    from bursar.errors import SettingsError
 
     if isinstance(exc, UsageError) and not isinstance(exc, SettingsError):
         return None
@@ -543,13 +543,13 @@ NEEDS_A_STORE = frozenset({"exportBurs", "sftpToBurs", "importAlmaPayments", "pa
 def _refuse_a_missing_store(command: Command, args: argparse.Namespace, settings: Settings) -> None:
     """A missing SQLite store, or a file that is not one, is named before anything is created
     or changed (MongoDB is checked when the store is opened: that needs the server)."""
-    from .store import no_store, sqlite_path
+    from bursar.store import no_store, sqlite_path
 
     if not settings.db_uri.strip().lower().startswith("sqlite:"):
         return
     path = sqlite_path(settings.db_uri)
     if path.is_file() and path.stat().st_size > 0:
-        from .store.sqlite import refuse_foreign
+        from bursar.store.sqlite import refuse_foreign
 
         refuse_foreign(path)
     elif command.name in NEEDS_A_STORE and not args.dry_run:
@@ -560,9 +560,9 @@ def _run_mutating(command: Command, args: argparse.Namespace, settings: Settings
     import socket
     from contextlib import nullcontext
 
-    from .dispatch import Dispatch
-    from .lock import LockBusy, run_lock
-    from .notify import notify_failure, notify_run
+    from bursar.clients.notify import notify_failure, notify_run
+    from bursar.dispatch import Dispatch
+    from bursar.runtime.lock import LockBusy, run_lock
 
     settings = _preview_profile(args, settings)
     dispatch = Dispatch.make(settings, command.name, dry_run=args.dry_run,

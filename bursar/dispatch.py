@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .effects import DryRunEffects, Effects
-from .jobs.context import JobContext
-from .settings import Settings
-from .store import Store, find_store, no_store, open_store, store_location
+from bursar.effects import DryRunEffects, Effects
+from bursar.jobs.context import JobContext
+from bursar.settings import Settings
+from bursar.store import Store, find_store, no_store, open_store, store_location
 
 CREATES_STORE = frozenset({"importAlmaFines", "today"})
 
@@ -47,7 +47,7 @@ class Dispatch:
         if store is None:
             where = store_location(s.db_uri)
             if self.dry_run:
-                from .store.overlay import EmptyStore
+                from bursar.store.overlay import EmptyStore
 
                 self.notices.append(f"no pyBursar database at {where}: showing what a first run would do")
                 store = EmptyStore()  # type: ignore[assignment]
@@ -57,7 +57,7 @@ class Dispatch:
             else:
                 raise no_store(s.db_uri)
         if self.dry_run:
-            from .store.overlay import OverlayStore
+            from bursar.store.overlay import OverlayStore
 
             store = OverlayStore(store)  # type: ignore[arg-type]
         assert store is not None
@@ -65,7 +65,7 @@ class Dispatch:
 
     def context(self) -> JobContext:
         """The one job context of this command (the caller closes it)."""
-        from .jobs import rollforward
+        from bursar.jobs import rollforward
 
         ctx = JobContext(settings=self.settings, store=self.open_store(), now=self.now, effects=self.effects)
         try:

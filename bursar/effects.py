@@ -26,10 +26,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import bursar_file as bf
-from . import fs
-from .profile import mark_invisible
-from .summary import Summary
+from bursar.profile import mark_invisible
+from bursar.rules import bursar_file as bf
+from bursar.runtime import fs
+from bursar.runtime.summary import Summary
 
 
 class Effects:
@@ -87,23 +87,23 @@ class Effects:
         return path
 
     def pay(self, http: Any, user_id: str, fee_id: str, *, about: str, **pay_args: Any) -> Any:
-        """POST op=pay (bursar.alma.fees.pay_fee); `about` says which row, for a dry run."""
-        from .alma.fees import pay_fee
+        """POST op=pay (bursar.clients.alma.fees.pay_fee); `about` says which row, for a dry run."""
+        from bursar.clients.alma.fees import pay_fee
 
         return pay_fee(http, user_id, fee_id, **pay_args)
 
     def backup(self, settings: Any, now: Any) -> tuple[Any, str | None]:
         """A backup of the whole store (bursar.backup.create_backup): (backup, S3 key)."""
-        from .backup import create_backup
-        from .s3 import s3_target
+        from bursar.backup import create_backup
+        from bursar.clients.s3 import s3_target
 
         return create_backup(settings.db_uri, settings.backups_dir, now=now, keep=settings.backups_keep,
                              s3=s3_target(settings))
 
     def restore(self, settings: Any, chosen: Any, now: Any) -> tuple[bool, Any]:
         """Replace the store with a backup (bursar.backup.restore_backup): (restored, safety copy)."""
-        from .backup import restore_backup
-        from .s3 import s3_target
+        from bursar.backup import restore_backup
+        from bursar.clients.s3 import s3_target
 
         return True, restore_backup(settings.db_uri, chosen, settings.backups_dir, now=now, s3=s3_target(settings))
 
@@ -199,8 +199,8 @@ class DryRunEffects(Effects):
         return None
 
     def backup(self, settings: Any, now: Any) -> tuple[Any, str | None]:
-        from .backup import create_backup
-        from .s3 import s3_target
+        from bursar.backup import create_backup
+        from bursar.clients.s3 import s3_target
 
         made, key = create_backup(settings.db_uri, settings.backups_dir, now=now, keep=settings.backups_keep,
                                   s3=s3_target(settings), dry_run=True)
@@ -208,7 +208,7 @@ class DryRunEffects(Effects):
         return made, key
 
     def restore(self, settings: Any, chosen: Any, now: Any) -> tuple[bool, Any]:
-        from .backup import validate_backup
+        from bursar.backup import validate_backup
 
         if chosen.location == "local":
             validate_backup(chosen.path, chosen.engine)

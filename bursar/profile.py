@@ -23,8 +23,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .errors import BursarError, FieldTooWide, SettingsError
-from .money import CENT, to_money
+from bursar.errors import BursarError, FieldTooWide, SettingsError
+from bursar.rules.money import CENT, to_money
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
 DEFAULT_PROFILE = "pybursar"

@@ -33,10 +33,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
-from .errors import SettingsError
-from .profile import DEFAULT_PROFILE, Profile
-from .profile import builtin as builtin_profile
-from .profile import load as load_profile
+from bursar.errors import SettingsError
+from bursar.profile import DEFAULT_PROFILE, Profile
+from bursar.profile import builtin as builtin_profile
+from bursar.profile import load as load_profile
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ class Settings:
 def secret_values_in(values: Mapping[str, str | None]) -> list[str]:
     """Every secret in a mapping of settings (or the process environment): the secret settings
     and the password in BURSAR_DB_URI (raw and decoded)."""
-    from .store import uri_secrets
+    from bursar.store import uri_secrets
 
     found = [v for s in SETTINGS if s.secret and (v := values.get(s.name))]
     if values.get("BURSAR_DB_URI"):

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from ..backup import CHOOSE_COUNT, Backup, BackupError, list_backups, pick_backup
-from ..effects import Effects
-from ..errors import BursarError, UsageError
-from ..s3 import s3_target
-from ..settings import Settings
-from ..summary import Summary
+from bursar.backup import CHOOSE_COUNT, Backup, BackupError, list_backups, pick_backup
+from bursar.clients.s3 import s3_target
+from bursar.effects import Effects
+from bursar.errors import BursarError, UsageError
+from bursar.runtime.summary import Summary
+from bursar.settings import Settings
 
 
 def backup(settings: Settings, effects: Effects, now: datetime) -> Summary:
@@ -52,8 +52,8 @@ def restore(settings: Settings, effects: Effects, now: datetime, chosen: Backup)
 def _facts_before(settings: Settings, summary: Summary) -> dict | None:
     """What the store about to be replaced knows (sent exports, the highest export id): the
     roll-forward checks the evidence against it.  None when that store cannot be read."""
-    from ..store import open_store
-    from .rollforward import capture
+    from bursar.jobs.rollforward import capture
+    from bursar.store import open_store
 
     try:
         store = open_store(settings.db_uri, create=False)
@@ -67,9 +67,9 @@ def _facts_before(settings: Settings, summary: Summary) -> dict | None:
 
 
 def _roll_forward(settings: Settings, chosen: Backup, before: dict | None, now: datetime, summary: Summary) -> None:
-    from ..store import open_store
-    from . import rollforward
-    from .context import JobContext
+    from bursar.jobs import rollforward
+    from bursar.jobs.context import JobContext
+    from bursar.store import open_store
 
     ctx = JobContext(settings=settings, store=open_store(settings.db_uri), now=now)
     try:

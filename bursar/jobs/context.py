@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..effects import Effects
-from ..settings import Settings
-from ..sftp import SftpEndpoint
-from ..store import Store
-from ..summary import Summary
+from bursar.clients.sftp import SftpEndpoint
+from bursar.effects import Effects
+from bursar.runtime.summary import Summary
+from bursar.settings import Settings
+from bursar.store import Store
 
 if TYPE_CHECKING:  # the HTTP client is imported on first use: most commands never call Alma
-    from ..alma.http import AlmaHttp
+    from bursar.clients.alma.http import AlmaHttp
 
 log = logging.getLogger("bursar")
 
@@ -51,7 +51,7 @@ class JobContext:
     def alma(self) -> AlmaHttp:
         """The shared Alma HTTP client (one session, one rate limiter), built on first use."""
         if self._alma is None:
-            from ..alma.http import AlmaHttp
+            from bursar.clients.alma.http import AlmaHttp
 
             self._alma = AlmaHttp(
                 self.settings.alma_api_url,

@@ -33,14 +33,14 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .. import logs
-from .. import settings as settings_mod
-from ..alma import columns as C
-from ..errors import AlmaError, BursarError, ReportError, SettingsError, SftpError, StoreError
+from bursar import settings as settings_mod
+from bursar.errors import AlmaError, BursarError, ReportError, SettingsError, SftpError, StoreError
+from bursar.rules import columns as C
+from bursar.runtime import logs
 
 if TYPE_CHECKING:
-    from ..alma.http import AlmaHttp
-    from ..sftp import SftpSession
+    from bursar.clients.alma.http import AlmaHttp
+    from bursar.clients.sftp import SftpSession
 
 Settings = settings_mod.Settings
 
@@ -195,7 +195,7 @@ def _region(url: str) -> tuple[str, str]:
 
 
 def _alma(settings: Settings) -> Iterator[Check]:
-    from ..alma.http import AlmaHttp, AlmaHttpError
+    from bursar.clients.alma.http import AlmaHttp, AlmaHttpError
 
     host, region = _region(settings.alma_api_url)
     key = settings.get("ALMA_API_KEY")
@@ -238,8 +238,8 @@ def _report(http: AlmaHttp, setting: str, name: str, path: str, required: list[s
             since: datetime) -> Check:
     """One `limit=25` call with the report's date filter: it exists, its columns have the
     required headings, and the filter is prompted (else Alma answers 420033)."""
-    from ..alma.analytics import date_filter, iter_report
-    from ..alma.http import AlmaHttpError
+    from bursar.clients.alma.analytics import date_filter, iter_report
+    from bursar.clients.alma.http import AlmaHttpError
 
     what = f"{name} report ({setting})"
     heading = C.FILTER_COLUMN_HEADINGS.get(filter_column or "")
@@ -280,7 +280,7 @@ def _report(http: AlmaHttp, setting: str, name: str, path: str, required: list[s
 def _sftp(settings: Settings, conf: settings_mod.SftpSettings, *, upload: bool) -> Iterator[Check]:
     import paramiko
 
-    from .. import sftp
+    from bursar.clients import sftp
 
     label = conf.label
     missing = [f"{label}_{s}" for s, v in (("HOST", conf.host), ("USER", conf.user), ("DIR", conf.directory)) if not v]
@@ -412,8 +412,8 @@ def _os_reason(exc: BaseException) -> str:
 
 
 def _s3(settings: Settings) -> Check:
-    from ..backup import BackupError
-    from ..s3 import delete, s3_target, upload_verified
+    from bursar.backup import BackupError
+    from bursar.clients.s3 import delete, s3_target, upload_verified
 
     target = s3_target(settings)
     if target is None:
@@ -433,8 +433,8 @@ def _s3(settings: Settings) -> Check:
 
 
 def _notifications(settings: Settings, notify: bool) -> Iterator[Check]:
-    from .. import healthcheck, mail
-    from ..notify import send
+    from bursar.clients import healthcheck, mail
+    from bursar.clients.notify import send
 
     host = socket.gethostname()
     names = [n for n in ("SLACK_WEBHOOK_URL", "SLACK_ERROR_WEBHOOK_URL", "HEALTHCHECK_URL") if settings.get(n)]
@@ -475,7 +475,7 @@ def _notifications(settings: Settings, notify: bool) -> Iterator[Check]:
 
 
 def _store(settings: Settings) -> Check:
-    from ..store import find_store, sqlite_path, store_location
+    from bursar.store import find_store, sqlite_path, store_location
 
     where = store_location(settings.db_uri)
     try:
@@ -509,7 +509,7 @@ def _sqlite_version(path: Path) -> int:
 
 
 def _lock(settings: Settings) -> Check:
-    from ..lock import lock_holder
+    from bursar.runtime.lock import lock_holder
 
     try:
         holder = lock_holder(settings.lock_file)

@@ -18,17 +18,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .. import bursar_file as bf
-from .. import crash, ledger
-from .. import profile as pf
-from ..errors import FieldTooWide, StoreError
-from ..leftovers import export_leftovers
-from ..money import ZERO
-from ..summary import Summary
-from .context import JobContext, midnight, recorded
-from .ledger_store import fine_state
-from .rollforward import settle_sent_lines
-from .send import local_export_ids
+from bursar import profile as pf
+from bursar.errors import FieldTooWide, StoreError
+from bursar.jobs.context import JobContext, midnight, recorded
+from bursar.jobs.ledger_store import fine_state
+from bursar.jobs.rollforward import settle_sent_lines
+from bursar.jobs.send import local_export_ids
+from bursar.rules import bursar_file as bf
+from bursar.rules import ledger
+from bursar.rules.money import ZERO
+from bursar.runtime import crash
+from bursar.runtime.leftovers import export_leftovers
+from bursar.runtime.summary import Summary
 
 
 def run(ctx: JobContext) -> Summary:

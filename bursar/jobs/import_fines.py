@@ -31,16 +31,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from .. import crash, fs, ledger
-from ..alma import columns as c
-from ..alma.analytics import iter_report, window_filter
-from ..bursar_file import charge_account
-from ..errors import BursarError, ReportError, SettingsError, StoreError
-from ..legacy import LegacyError, SierraNote, legacy_parts, load_xref, parse_sierra_note
-from ..money import ZERO, allocate_greedy
-from ..profile import account_for
-from ..progress import Progress
-from ..rows import (
+from bursar.clients.alma.analytics import iter_report, window_filter
+from bursar.errors import BursarError, ReportError, SettingsError, StoreError
+from bursar.jobs.context import JobContext, log, midnight, recorded
+from bursar.jobs.ledger_store import burs_lines
+from bursar.jobs.rollforward import settle_sent_lines
+from bursar.profile import account_for
+from bursar.rules import columns as c
+from bursar.rules import ledger
+from bursar.rules.bursar_file import charge_account
+from bursar.rules.legacy import LegacyError, SierraNote, legacy_parts, load_xref, parse_sierra_note
+from bursar.rules.money import ZERO, allocate_greedy
+from bursar.rules.rows import (
     NO_LOAN,
     FineRecord,
     RowError,
@@ -51,10 +53,9 @@ from ..rows import (
     parse_timestamp,
     parse_transaction,
 )
-from ..summary import Summary
-from .context import JobContext, log, midnight, recorded
-from .ledger_store import burs_lines
-from .rollforward import settle_sent_lines
+from bursar.runtime import crash, fs
+from bursar.runtime.progress import Progress
+from bursar.runtime.summary import Summary
 
 WATERMARK = "importAlmaFines.lastSuccess"
 # fines whose last report row could not be used: {fine id: the date to re-read from}; the next

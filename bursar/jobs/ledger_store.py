@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .. import ledger
-from ..store import Store
+from bursar.rules import ledger
+from bursar.store import Store
 
 
 def burs_lines(store: Store, fine_id: int) -> list[ledger.BursLine]:

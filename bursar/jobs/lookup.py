@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ..store import Store
+from bursar.store import Store
 
 
 def _jsonable(value: Any) -> Any:

@@ -29,19 +29,26 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .. import crash, ledger
-from .. import payment_rules as rules
-from ..alma.fees import Fee, FeeClosed, find_transaction, get_fee, list_fees
-from ..alma.http import AlmaUncertain
-from ..errors import AlmaDailyLimitError, AlmaError, SftpError
-from ..leftovers import payment_leftovers
-from ..money import ZERO
-from ..payments_csv import PaymentFileError, PaymentRow, external_transaction_id, parse_payments, unterminated
-from ..progress import Progress
-from ..sftp import RemoteFile, SftpSession, connect
-from ..summary import Summary
-from .context import JobContext, log, recorded, sftp_endpoint
-from .ledger_store import burs_lines
+from bursar.clients.alma.fees import Fee, FeeClosed, find_transaction, get_fee, list_fees
+from bursar.clients.alma.http import AlmaUncertain
+from bursar.clients.sftp import RemoteFile, SftpSession, connect
+from bursar.errors import AlmaDailyLimitError, AlmaError, SftpError
+from bursar.jobs.context import JobContext, log, recorded, sftp_endpoint
+from bursar.jobs.ledger_store import burs_lines
+from bursar.rules import ledger
+from bursar.rules import payment_rules as rules
+from bursar.rules.money import ZERO
+from bursar.rules.payments_csv import (
+    PaymentFileError,
+    PaymentRow,
+    external_transaction_id,
+    parse_payments,
+    unterminated,
+)
+from bursar.runtime import crash
+from bursar.runtime.leftovers import payment_leftovers
+from bursar.runtime.progress import Progress
+from bursar.runtime.summary import Summary
 
 APPLIED, SKIPPED, PENDING, FAILED = "applied", "skipped", "pending", "failed"
 DECIDED = (APPLIED, SKIPPED)

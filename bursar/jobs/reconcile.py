@@ -3,7 +3,7 @@ HTML report in REPORTS_DIR.
 
 Why it streams: a site has 100,000 fines and more.  Every collection is read once in fine order
 (store.find ordered by `fine`, merged on the fine id like a sorted join), each fine's facts are
-summed and classified (bursar.reconcile_rules) and its differences are written to the CSV at
+summed and classified (bursar.rules.reconcile_rules) and its differences are written to the CSV at
 once; nothing the size of the ledger is ever held in memory.  The HTML page is then rendered
 from the CSV file, so the two cannot disagree.  What is kept: the payment rows that name no fine
 (few), the lines of exports not yet uploaded (one export), the credits taken from separate credit
@@ -32,16 +32,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .. import bursar_file as bf
-from .. import fs, ledger
-from .. import reconcile_rules as rules
-from ..errors import AlmaDailyLimitError, AlmaError
-from ..money import ZERO
-from ..report_html import ReportMeta, render_report
-from ..settings import Settings
-from ..store import Store, find_store, no_store
-from ..summary import Summary
-from .context import JobContext, recorded
+from bursar.errors import AlmaDailyLimitError, AlmaError
+from bursar.jobs.context import JobContext, recorded
+from bursar.rules import bursar_file as bf
+from bursar.rules import ledger
+from bursar.rules import reconcile_rules as rules
+from bursar.rules.money import ZERO
+from bursar.runtime import fs
+from bursar.runtime.report_html import ReportMeta, render_report
+from bursar.runtime.summary import Summary
+from bursar.settings import Settings
+from bursar.store import Store, find_store, no_store
 
 WATERMARK = "importAlmaFines.lastSuccess"  # bursar.jobs.import_fines.WATERMARK
 JOB_TYPE = "Reconcile"
@@ -350,7 +351,7 @@ class _Report:
                       unapplied_ids: list[str]) -> list[tuple[rules.Difference, str]]:
         """Ask the fees API about a fine that differs: keep what live Alma confirms, each with
         a note of what Alma said."""
-        from ..alma.fees import FeeClosed, get_fee, list_fees
+        from bursar.clients.alma.fees import FeeClosed, get_fee, list_fees
 
         http = self.ctx.alma()
         user, fee_id = fine["almaPatronId"], fine["rootAlmaFineId"]

@@ -34,14 +34,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import bursar_file as bf
-from ..errors import BursarError
-from ..money import ZERO
-from ..sftp import file_sha256
-from ..store import Store
-from ..summary import Summary
-from .context import JobContext, log, midnight
-from .send import ARCHIVE
+from bursar.clients.sftp import file_sha256
+from bursar.errors import BursarError
+from bursar.jobs.context import JobContext, log, midnight
+from bursar.jobs.send import ARCHIVE
+from bursar.rules import bursar_file as bf
+from bursar.rules.money import ZERO
+from bursar.runtime.summary import Summary
+from bursar.store import Store
 
 KEY = "rollForward"  # meta: {"state": pending|done|gap|accepted, "backup", "before", "gaps", ...}
 ACCEPT_FLAG = "--accept-restore-gap"
@@ -102,8 +102,8 @@ def _server_view(ctx: JobContext, summary: Summary, check: set[str]) -> dict[str
     conf = ctx.settings.bursar_sftp
     if not conf.host:
         return None
-    from .. import sftp
-    from .context import sftp_endpoint
+    from bursar.clients import sftp
+    from bursar.jobs.context import sftp_endpoint
 
     try:
         with sftp.connect(sftp_endpoint(ctx, "bursar_sftp")) as session:
@@ -217,7 +217,7 @@ def _record_lines(ctx: JobContext, files: _ExportFiles, export: dict | None, nam
     shown = ", ".join(sorted(names.values()))
     if export is not None and export["state"] != RECORDING:
         # the backup has this export, not yet sent: its lines must be the files' lines
-        from .export import export_lines
+        from bursar.jobs.export import export_lines
 
         if list(export_lines(ctx, export["id"])) != [lines.get(1, []), lines.get(2, [])]:
             return f"export {files.export_id} in the backup has other lines than its files {shown}"

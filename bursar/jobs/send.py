@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import bursar_file as bf
-from .. import crash, sftp
-from ..errors import BursarError, SftpError
-from ..summary import Summary
-from .context import JobContext, log, recorded, sftp_endpoint
+from bursar.clients import sftp
+from bursar.errors import BursarError, SftpError
+from bursar.jobs.context import JobContext, log, recorded, sftp_endpoint
+from bursar.rules import bursar_file as bf
+from bursar.runtime import crash
+from bursar.runtime.summary import Summary
 
 ARCHIVE = "sent"
 _FILES = (("chargesFilename", "chargesSent"), ("reversalsFilename", "reversalsSent"))

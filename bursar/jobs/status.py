@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..notify import scrub
-from ..store import Store, find_store, no_store, sqlite_path, store_location
-from ..summary import Summary
+from bursar.clients.notify import scrub
+from bursar.runtime.summary import Summary
+from bursar.store import Store, find_store, no_store, sqlite_path, store_location
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from bursar.settings import Settings
 
 # The commands `status` reports on, in the order it lists them.
 COMMANDS = ("today", "payFines", "importAlmaFines", "exportBurs", "sftpToBurs", "importAlmaPayments",
@@ -106,8 +106,8 @@ def status(settings: Settings, *, as_json: bool = False) -> str:
 
 
 def gather(settings: Settings, store: Store, now: datetime) -> dict[str, Any]:
-    from ..backup import list_backups
-    from ..lock import lock_holder
+    from bursar.backup import list_backups
+    from bursar.runtime.lock import lock_holder
 
     tz = settings.timezone
     warnings: list[str] = []

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .. import crash
-from ..errors import EXIT_FAILED, EXIT_USAGE, BursarError
-from ..summary import Summary
-from . import backup as backup_job
-from . import export, import_fines, payments, reconcile, send
-from .context import JobContext
+from bursar.errors import EXIT_FAILED, EXIT_USAGE, BursarError
+from bursar.jobs import backup as backup_job
+from bursar.jobs import export, import_fines, payments, reconcile, send
+from bursar.jobs.context import JobContext
+from bursar.runtime import crash
+from bursar.runtime.summary import Summary
 
 Step = tuple[str, Callable[[JobContext], Summary]]
 Direction = list[Step]

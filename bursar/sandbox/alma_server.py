@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
-from bursar.alma.columns import FILTER_COLUMN_HEADINGS
+from bursar.rules.columns import FILTER_COLUMN_HEADINGS
 
 REPORTS_PATH = "/almaws/v1/analytics/reports"
 KEY_TEST_PATH = "/almaws/v1/users/operation/test"  # answers 200 to a key with Users access

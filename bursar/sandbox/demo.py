@@ -15,16 +15,16 @@ import shutil
 from datetime import datetime, time
 from pathlib import Path
 
-from .. import settings as settings_mod
-from ..effects import Effects
-from ..jobs import backup as backup_job
-from ..jobs import today
-from ..jobs.context import JobContext
-from ..store import open_store
-from .alma_server import SandboxAlma
-from .generator import SANDBOX_REPORTS, generate_days
-from .payments_gen import fold_payments, install_world_keeping_payments, payment_files
-from .sftp_server import SandboxSftp
+from bursar import settings as settings_mod
+from bursar.effects import Effects
+from bursar.jobs import backup as backup_job
+from bursar.jobs import today
+from bursar.jobs.context import JobContext
+from bursar.sandbox.alma_server import SandboxAlma
+from bursar.sandbox.generator import SANDBOX_REPORTS, generate_days
+from bursar.sandbox.payments_gen import fold_payments, install_world_keeping_payments, payment_files
+from bursar.sandbox.sftp_server import SandboxSftp
+from bursar.store import open_store
 
 MARKER = ".pybursar-demo"
 UPLOAD_DIR = "/bursar/incoming"
@@ -37,7 +37,7 @@ def prepare_folder(folder: Path) -> Path:
     folder = folder.resolve()
     if folder.exists() and any(folder.iterdir()):
         if not (folder / MARKER).exists():
-            from ..errors import UsageError
+            from bursar.errors import UsageError
 
             raise UsageError(f"{folder} exists and was not made by the demo; choose another --dir")
         shutil.rmtree(folder)
@@ -81,7 +81,7 @@ MAX_DAYS = 366
 
 def run_demo(folder: Path, *, days: int = 3) -> str:
     if not 1 <= days <= MAX_DAYS:
-        from ..errors import UsageError
+        from bursar.errors import UsageError
 
         raise UsageError(f"demo --days must be a whole number from 1 to {MAX_DAYS}, got {days}")
     folder = prepare_folder(folder)

@@ -72,7 +72,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from bursar.alma import columns as C
+from bursar.rules import columns as C
 
 Row = dict[str, "str | None"]
 

@@ -69,10 +69,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bursar.alma import columns as C
-from bursar.money import ZERO, to_cents, to_money
-
-from .generator import CREDIT, Row, World, install_world, parse_amount, render_amount
+from bursar.rules import columns as C
+from bursar.rules.money import ZERO, to_cents, to_money
+from bursar.sandbox.generator import CREDIT, Row, World, install_world, parse_amount, render_amount
 
 PAYMENTS_PREFIX = "ASUSASF_LIBRARY_REPORT_DTRANGE"
 HEADER = ["Emplid", "Date Paid", "Reference Number", "Charge Amount", "Paid Amount", "Item Type",

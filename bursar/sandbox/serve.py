@@ -31,13 +31,13 @@ from datetime import time as clock
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-from .alma_server import SandboxAlma
-from .demo import PAYMENTS_DIR, UPLOAD_DIR, demo_environment
-from .generator import World, generate_days
-from .payments_gen import PaymentFile, fold_payments, install_world_keeping_payments, payment_files
-from .sftp_server import _LOG_CHANNEL as SFTP_LOG
-from .sftp_server import SandboxSftp
+from bursar.errors import UsageError
+from bursar.sandbox.alma_server import SandboxAlma
+from bursar.sandbox.demo import PAYMENTS_DIR, UPLOAD_DIR, demo_environment
+from bursar.sandbox.generator import World, generate_days
+from bursar.sandbox.payments_gen import PaymentFile, fold_payments, install_world_keeping_payments, payment_files
+from bursar.sandbox.sftp_server import _LOG_CHANNEL as SFTP_LOG
+from bursar.sandbox.sftp_server import SandboxSftp
 
 MARKER = ".pybursar-sandbox"
 NEXT_DAY = "next-day"  # create this file in the folder to move to the next simulated day

@@ -11,9 +11,9 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
-from ..errors import StoreError
-from . import validate
-from .base import Doc, Store, Where
+from bursar.errors import StoreError
+from bursar.store import validate
+from bursar.store.base import Doc, Store, Where
 
 
 class EmptyStore:
@@ -195,7 +195,7 @@ class OverlayStore:
         return None if doc is None else doc["value"]
 
     def set_meta(self, key: str, value: Any, *, now: datetime | None = None) -> None:
-        from . import utc_now
+        from bursar.store import utc_now
 
         stamp = now or utc_now()
         if not self.update_where("meta", {"key": key}, {"value": value, "updated": stamp}):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bursar.alma.http import AlmaHttp
+from bursar.clients.alma.http import AlmaHttp
 from bursar.sandbox.alma_server import SandboxAlma
 
 # A distinctive key, so a leak into any message or log line is easy to spot.

@@ -7,9 +7,9 @@ from datetime import datetime
 
 import pytest
 
-from bursar.alma import columns as C
-from bursar.alma.analytics import date_filter, iter_report
+from bursar.clients.alma.analytics import date_filter, iter_report
 from bursar.errors import AlmaError, ReportError
+from bursar.rules import columns as C
 from tests.alma.conftest import SleepRecorder, make_http
 
 FINES = "/shared/Example University/Reports/Bursar/All Fines"

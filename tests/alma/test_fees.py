@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from bursar.alma.fees import FeeClosed, find_transaction, get_fee, list_fees, pay_fee
-from bursar.alma.http import AlmaUncertain
+from bursar.clients.alma.fees import FeeClosed, find_transaction, get_fee, list_fees, pay_fee
+from bursar.clients.alma.http import AlmaUncertain
 from bursar.errors import AlmaError
 
 

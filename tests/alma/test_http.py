@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from bursar.alma.fees import get_fee, pay_fee
-from bursar.alma.http import AlmaUncertain, RateLimiter, parse_error_envelope
+from bursar.clients.alma.fees import get_fee, pay_fee
+from bursar.clients.alma.http import AlmaUncertain, RateLimiter, parse_error_envelope
 from bursar.errors import AlmaDailyLimitError, AlmaError
 from tests.alma.conftest import API_KEY, FakeClock, SleepRecorder, make_http
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bursar.alma import columns as C
-from bursar.alma.analytics import iter_report
-from bursar.alma.http import AlmaDailyReserveError
+from bursar.clients.alma.analytics import iter_report
+from bursar.clients.alma.http import AlmaDailyReserveError
 from bursar.errors import AlmaDailyLimitError
+from bursar.rules import columns as C
 from tests.alma.conftest import make_http
 from tests.alma.test_analytics import FINES, fine_rows, report_calls
 

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import pytest
 
-from bursar.alma import columns as C
-from bursar.alma.analytics import iter_report, window_filter
+from bursar.clients.alma.analytics import iter_report, window_filter
 from bursar.errors import AlmaError
+from bursar.rules import columns as C
 from tests.alma.test_analytics import FINES, fine_rows, report_calls
 
 SAWX = ('xmlns:saw="com.siebel.analytics.web/report/v1.1" '

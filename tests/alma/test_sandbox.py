@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 import requests
 
-from bursar.alma import columns as C
-from bursar.alma.http import parse_error_envelope
+from bursar.clients.alma.http import parse_error_envelope
+from bursar.rules import columns as C
 from bursar.sandbox.alma_server import SandboxAlma
 from tests.alma.conftest import API_KEY
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
-from bursar.s3 import S3Target
+from bursar.clients.s3 import S3Target
 from bursar.store import open_store
 
 NOW = datetime(2024, 3, 4, 15, 30, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from bursar.backup import SAFETY_DIR, BackupError, create_backup, list_backups, restore_backup
-from bursar.s3 import S3Target, download, list_objects, s3_target, upload_verified
+from bursar.clients.s3 import S3Target, download, list_objects, s3_target, upload_verified
 from bursar.settings import load
 from tests.backup.conftest import NOW, add_patron, files_in, patrons, s3_client
 

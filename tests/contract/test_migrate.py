@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from bson.decimal128 import Decimal128
 
-from bursar import migrate as mig
 from bursar.errors import StoreError, UsageError
+from bursar.store import migrate as mig
 from bursar.store.base import Store
 from bursar.store.overlay import OverlayStore
 from bursar.store.schema import BOOL, COLLECTIONS, DATETIME, INT, JSON, MONEY, STR

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from bursar.alma import columns as C
+from bursar.rules import columns as C
 from bursar.sandbox.generator import World, install_world, parse_amount, render_amount
 
 from .conftest import Sandbox

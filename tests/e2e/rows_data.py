@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bursar.alma import columns as c
+from bursar.rules import columns as c
 
 SIERRA_NOTE = ("INVOICE: 364089 | ITEM FEE: 150.00 | PROCESSING FEE: 0.00 | BILLING FEE: 25.00 | "
                "FINE COMMENT: lost | OUT DATE: 2016-11-28 21:04:11 | BARCODE: A19002230799")

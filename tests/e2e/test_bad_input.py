@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from bursar.alma import columns as c
+from bursar.rules import columns as c
 from bursar.sandbox.generator import SANDBOX_REPORTS, install_world
 
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from bursar.alma import columns as C
+from bursar.rules import columns as C
 from bursar.sandbox.generator import SANDBOX_REPORTS
 from bursar.store import open_store
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bursar.bursar_file import LINE_LENGTH, parse_line
+from bursar.rules.bursar_file import LINE_LENGTH, parse_line
 
 from .conftest import Sandbox
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bursar.crash import CRASH_EXIT_CODE
+from bursar.runtime.crash import CRASH_EXIT_CODE
 
 from .test_direction1 import run_day
 

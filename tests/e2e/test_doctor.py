@@ -19,8 +19,8 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
-from bursar.alma import columns as C
-from bursar.lock import run_lock
+from bursar.rules import columns as C
+from bursar.runtime.lock import run_lock
 from bursar.sandbox.generator import SANDBOX_REPORTS
 
 from .conftest import PAYMENTS_DIR, Sandbox

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bursar.crash import CRASH_EXIT_CODE
+from bursar.runtime.crash import CRASH_EXIT_CODE
 from bursar.sandbox.generator import bulk_world
 
 from .conftest import make_sandbox

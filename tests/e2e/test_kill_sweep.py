@@ -26,8 +26,8 @@ from collections import Counter
 
 import pytest
 
-from bursar.crash import CRASH_EXIT_CODE
-from bursar.leftovers import BACKUP_TMP
+from bursar.runtime.crash import CRASH_EXIT_CODE
+from bursar.runtime.leftovers import BACKUP_TMP
 
 from .conftest import ABS
 from .week import Week

@@ -14,10 +14,10 @@ from datetime import date, datetime
 import mongomock
 import pytest
 
-from bursar import bursar_file as bf
 from bursar import settings as settings_mod
 from bursar.jobs import export, import_fines, send
 from bursar.jobs.context import JobContext
+from bursar.rules import bursar_file as bf
 from bursar.store.mongo import MongoStore
 
 from .mongo import ENGINES, mongo_target

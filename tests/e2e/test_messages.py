@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from bursar import backup as backup_mod
-from bursar.alma import columns as c
 from bursar.cli import COMMANDS
+from bursar.rules import columns as c
 from bursar.sandbox.generator import SANDBOX_REPORTS, install_world
 from bursar.store import open_store
 
@@ -273,7 +273,7 @@ HOLDER = """
 import sys
 from datetime import datetime
 from pathlib import Path
-from bursar.lock import run_lock
+from bursar.runtime.lock import run_lock
 with run_lock(Path(sys.argv[1]), command="today", now=datetime.fromisoformat("2026-03-02T06:00:00-07:00")):
     print("locked", flush=True)
     sys.stdin.read()
@@ -459,8 +459,8 @@ def test_the_restore_prompt_accepts_only_ascii_digits(sandbox, answer):
 
 def test_a_folder_this_account_cannot_write_in_names_the_setting(tmp_path, monkeypatch):
     """(In-process: as root every folder is writable.)"""
-    from bursar import fs
     from bursar.errors import BursarError
+    from bursar.runtime import fs
 
     folder = tmp_path / "exports"
     folder.mkdir()

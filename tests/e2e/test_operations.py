@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from bursar.crash import CRASH_EXIT_CODE
+from bursar.runtime.crash import CRASH_EXIT_CODE
 from bursar.sandbox.payments_gen import fold_payments, install_world_keeping_payments, payment_files
 
 from .conftest import ABS
@@ -157,7 +157,7 @@ def test_two_concurrent_runs_one_proceeds_the_other_exits_cleanly(sandbox):
     first = subprocess.Popen([sys.executable, str(ABS), "today"], cwd=sandbox.work, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        from bursar.lock import lock_holder
+        from bursar.runtime.lock import lock_holder
 
         lock, deadline = sandbox.work / "data" / "pybursar.lock", time.monotonic() + 20
         while lock_holder(lock) is None and time.monotonic() < deadline:  # the first run holds the lock

@@ -9,8 +9,8 @@ import re
 import stat
 from decimal import Decimal
 
-from bursar import reconcile_rules as rules
-from bursar.alma import columns as C
+from bursar.rules import columns as C
+from bursar.rules import reconcile_rules as rules
 from bursar.sandbox.generator import parse_amount
 from bursar.store import open_store
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from bursar import reconcile_rules as rules
+from bursar.rules import reconcile_rules as rules
 
 from .. import chromium
 from . import reconcile_world as rw

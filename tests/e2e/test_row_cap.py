@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from bursar.alma import columns as C
 from bursar.jobs.import_fines import WATERMARK
+from bursar.rules import columns as C
 from bursar.sandbox.generator import SANDBOX_REPORTS, generate_days
 from bursar.store import open_store
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from bursar.sftp import SftpEndpoint
+from bursar.clients.sftp import SftpEndpoint
 from tests.threads import no_new_threads_after
 
 SSHD = Path("/usr/sbin/sshd")

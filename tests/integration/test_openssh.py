@@ -1,6 +1,6 @@
 """The Bursar upload and the payments download against Debian's real OpenSSH sshd.
 
-Everything goes through bursar.sftp exactly as the jobs use it, with host-key checking on and
+Everything goes through bursar.clients.sftp exactly as the jobs use it, with host-key checking on and
 key login only.  The server's directory is on this machine, so results are checked directly on
 disk: bytes, leftover temporary files, and (for the read-only payments account) that nothing at
 all changed.
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from bursar.clients.sftp import RemoteFile, SftpSession, connect
 from bursar.errors import SftpError
-from bursar.sftp import RemoteFile, SftpSession, connect
 from tests.integration.conftest import OpenSsh
 
 pytestmark = pytest.mark.openssh

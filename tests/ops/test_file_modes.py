@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bursar import logs
 from bursar.jobs.import_fines import STAGING_PREFIX, remove_staging_leftovers
+from bursar.runtime import logs
 from bursar.sandbox.generator import generate_days
 from bursar.store import open_store
 from tests.e2e.conftest import ABS, make_sandbox

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from bursar import healthcheck
 from bursar import settings as settings_mod
+from bursar.clients import healthcheck
 from tests.httpreceiver import receiver
 from tests.mailserver import free_port
 

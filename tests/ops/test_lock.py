@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bursar.errors import EXIT_FAILED, BursarError
-from bursar.lock import LockBusy, run_lock
+from bursar.runtime.lock import LockBusy, run_lock
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2021, 9, 20, 14, 3, 11, tzinfo=ZoneInfo("America/Phoenix"))
@@ -25,7 +25,7 @@ HOLDER = """
 import sys
 from datetime import datetime
 from pathlib import Path
-from bursar.lock import run_lock
+from bursar.runtime.lock import run_lock
 with run_lock(Path(sys.argv[1]), command="today", now=datetime.fromisoformat("2021-09-20T06:00:00-07:00")):
     print("locked", flush=True)
     sys.stdin.read()  # hold until the test closes stdin or kills us

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bursar import settings as settings_mod
+from bursar.clients.mail import mail_failure, mail_run
 from bursar.errors import SettingsError
-from bursar.mail import mail_failure, mail_run
-from bursar.summary import Summary
+from bursar.runtime.summary import Summary
 from tests.mailserver import PASSWORD, USER, free_port, self_signed, smtp_server
 
 API_KEY = "l8xxSECRETKEYvalue0001"

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from bursar import settings as settings_mod
-from bursar.notify import (
+from bursar.clients.notify import (
     HEADER_LIMIT,
     SECTION_LIMIT,
     failure_blocks,
@@ -25,7 +25,7 @@ from bursar.notify import (
     send,
     summary_blocks,
 )
-from bursar.summary import Summary
+from bursar.runtime.summary import Summary
 
 EMPLIDS = ("0123456789", "1201901471")
 ALMA_ERROR_BODY = ('{"errorsExist":true,"errorList":{"error":[{"errorCode":"401861",'

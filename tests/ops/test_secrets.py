@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from bursar import logs
 from bursar import settings as settings_mod
 from bursar.errors import SettingsError
+from bursar.runtime import logs
 from bursar.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]

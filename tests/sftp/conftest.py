@@ -9,8 +9,8 @@ from typing import Any
 import paramiko
 import pytest
 
+from bursar.clients.sftp import SftpEndpoint
 from bursar.sandbox.sftp_server import SandboxSftp
-from bursar.sftp import SftpEndpoint
 from tests.threads import no_new_threads_after
 
 USER = "bursar"

@@ -14,9 +14,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from bursar.clients.sftp import SftpEndpoint, connect, fingerprint, known_hosts_line
 from bursar.errors import SettingsError, SftpError
 from bursar.sandbox.sftp_server import SandboxSftp
-from bursar.sftp import SftpEndpoint, connect, fingerprint, known_hosts_line
 from tests.sftp.conftest import PASSWORD, USER, endpoint_for
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bursar.clients.sftp import RemoteFile, SftpEndpoint, connect
 from bursar.errors import SftpError
 from bursar.sandbox.sftp_server import SandboxSftp
-from bursar.sftp import RemoteFile, SftpEndpoint, connect
 from tests.sftp.conftest import endpoint_for
 
 PAYMENTS = "ASUSASF_LIBRARY_REPORT_DTRANGE_20240101_20240131.csv"

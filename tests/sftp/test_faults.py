@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bursar.clients.sftp import SftpEndpoint, connect
 from bursar.errors import SftpError
 from bursar.sandbox.sftp_server import SandboxSftp
-from bursar.sftp import SftpEndpoint, connect
 
 TIMEOUT = 0.5
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bursar.clients.sftp import SftpEndpoint, connect
 from bursar.errors import SftpError
 from bursar.sandbox.sftp_server import SandboxSftp, Upload
-from bursar.sftp import SftpEndpoint, connect
 from tests.sftp.conftest import endpoint_for
 
 NAME = "LIB_charges.dat.20240105.1.1"

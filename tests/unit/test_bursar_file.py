@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bursar.bursar_file import (
+from bursar.errors import BursarError, FieldTooWide
+from bursar.rules.bursar_file import (
     LINE_LENGTH,
     SEPARATOR_COLUMNS,
     BadLine,
@@ -29,8 +30,7 @@ from bursar.bursar_file import (
     term_code,
     write_file_atomic,
 )
-from bursar.errors import BursarError, FieldTooWide
-from bursar.money import from_cents
+from bursar.rules.money import from_cents
 
 # --- golden lines made by the original's formatter, byte for byte (docs/file-format.md §6) -
 

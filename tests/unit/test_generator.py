@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from bursar.alma import columns as C
+from bursar.rules import columns as C
 from bursar.sandbox.generator import (
     DEBIT_TYPES,
     FEE_TYPE_CODES,

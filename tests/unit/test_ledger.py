@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from bursar.ledger import (
+from bursar.rules.ledger import (
     AlmaLine,
     BursLine,
     Decision,
@@ -17,7 +17,7 @@ from bursar.ledger import (
     part_balance,
     part_original,
 )
-from bursar.money import ZERO, from_cents
+from bursar.rules.money import ZERO, from_cents
 
 
 def D(text: str | int) -> Decimal:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from bursar.legacy import LegacyError, legacy_parts, load_xref, parse_sierra_note
+from bursar.rules.legacy import LegacyError, legacy_parts, load_xref, parse_sierra_note
 
 EXAMPLE = ("INVOICE: 364089 | ITEM FEE: 150.00 | PROCESSING FEE: 0.00 | BILLING FEE: 25.00 | FINE COMMENT: lost | "
            "OUT DATE: 2016-11-28 21:04:11 | BARCODE: A19002230799")

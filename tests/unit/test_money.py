@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from bursar.errors import BursarError
-from bursar.money import (
+from bursar.rules.money import (
     CENT,
     ZERO,
     Allocation,

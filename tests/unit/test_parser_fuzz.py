@@ -18,11 +18,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bursar.alma import columns as C
-from bursar.alma.analytics import iter_report
+from bursar.clients.alma.analytics import iter_report
 from bursar.errors import BursarError
-from bursar.payments_csv import PaymentFileError, parse_payments
-from bursar.rows import RowError, parse_fine
+from bursar.rules import columns as C
+from bursar.rules.payments_csv import PaymentFileError, parse_payments
+from bursar.rules.rows import RowError, parse_fine
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "fuzz"
 AMBIGUOUS = ("1e3", "3,00", "NaN", "Infinity", "0.001")

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bursar import payment_rules as rules
-from bursar.payment_rules import (
+from bursar.rules import payment_rules as rules
+from bursar.rules.payment_rules import (
     NEGATIVE_PAYMENT,
     NOTHING_OWED,
     ZERO_CHARGE,

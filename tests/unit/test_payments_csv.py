@@ -1,4 +1,4 @@
-"""The Bursar payments CSV parser (bursar/payments_csv.py; docs/ledger.md §11, docs/original-defects.md §21-§23).
+"""The Bursar payments CSV parser (bursar/rules/payments_csv.py; docs/ledger.md §11, docs/original-defects.md §21-§23).
 
 The parser decides which payments exist and what their keys are, so these tests pin down the
 tolerances (BOM, CRLF, quotes, blank lines, spaces), the bad-row reporting and, above all, that
@@ -13,8 +13,8 @@ from decimal import Decimal
 import pytest
 
 from bursar.errors import EXIT_FAILED, BursarError
-from bursar.money import BadAmount
-from bursar.payments_csv import (
+from bursar.rules.money import BadAmount
+from bursar.rules.payments_csv import (
     REQUIRED,
     BadRow,
     PaymentFileError,

@@ -19,9 +19,9 @@ from decimal import Decimal
 import pytest
 import requests
 
-from bursar.alma import columns as C
-from bursar.money import to_money
-from bursar.payments_csv import external_transaction_id, parse_payments
+from bursar.rules import columns as C
+from bursar.rules.money import to_money
+from bursar.rules.payments_csv import external_transaction_id, parse_payments
 from bursar.sandbox.alma_server import CLOSED_FEE_MESSAGE, SandboxAlma
 from bursar.sandbox.generator import World, generate_days, install_world, parse_amount
 from bursar.sandbox.payments_gen import (

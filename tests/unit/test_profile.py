@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from bursar import bursar_file as bf
 from bursar import profile as pf
 from bursar.errors import FieldTooWide, SettingsError
+from bursar.rules import bursar_file as bf
 
 BASE = '''name = "test"
 version = "3"

@@ -15,10 +15,10 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bursar import bursar_file as bf
-from bursar import ledger
-from bursar.money import CENT, ZERO, PartTarget, allocate_greedy, allocate_to_parts, apply_payment_to_parts
-from bursar.payments_csv import PaymentFileError, parse_payments
+from bursar.rules import bursar_file as bf
+from bursar.rules import ledger
+from bursar.rules.money import CENT, ZERO, PartTarget, allocate_greedy, allocate_to_parts, apply_payment_to_parts
+from bursar.rules.payments_csv import PaymentFileError, parse_payments
 
 money = st.decimals(min_value=Decimal("0.00"), max_value=Decimal("5000.00"), places=2)
 positive = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("5000.00"), places=2)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bursar.alma import columns as C
 from bursar.jobs.doctor import REGIONS, REPORTS
+from bursar.rules import columns as C
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

@@ -1,4 +1,4 @@
-"""The reconcile classification (bursar.reconcile_rules), the HTML page (bursar.report_html),
+"""The reconcile classification (bursar.rules.reconcile_rules), the HTML page (bursar.runtime.report_html),
 RECONCILE_ON and when `today` reconciles: table tests and hypothesis properties."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bursar import reconcile_rules as R
 from bursar.errors import SettingsError
-from bursar.report_html import ReportMeta, _nice_ceiling, chart_svg, render_report
+from bursar.rules import reconcile_rules as R
+from bursar.runtime.report_html import ReportMeta, _nice_ceiling, chart_svg, render_report
 from bursar.settings import load, reconcile_days
 
 D = Decimal
@@ -268,8 +268,8 @@ def test_today_reconciles_on_the_named_days_and_on_the_months_first_run(tmp_path
 
 
 def test_the_page_shows_emplids_by_their_last_four_digits_only():
-    from bursar.notify import scrub
-    from bursar.report_html import masked
+    from bursar.clients.notify import scrub
+    from bursar.runtime.report_html import masked
 
     assert masked("0123456789") == "…6789" and masked("") == "" and masked(" 42 ") == "…42"
     assert scrub(masked("0123456789")) == "…6789"  # nothing the e-mail scrubbing would catch
@@ -278,7 +278,7 @@ def test_the_page_shows_emplids_by_their_last_four_digits_only():
 def test_reports_are_attached_to_the_mail_and_a_huge_one_is_left_out(tmp_path, monkeypatch):
     from email.message import EmailMessage
 
-    from bursar import mail
+    from bursar.clients import mail
 
     page = tmp_path / "reconcile-20260303.html"
     page.write_text("<!DOCTYPE html><p>ok</p>\n", encoding="utf-8")

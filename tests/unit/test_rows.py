@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from bursar.alma import columns as c
 from bursar.errors import BursarError
-from bursar.rows import NO_LOAN, RowError, load_ignore_list, parse_balance, parse_fine, parse_transaction
+from bursar.rules import columns as c
+from bursar.rules.rows import NO_LOAN, RowError, load_ignore_list, parse_balance, parse_fine, parse_transaction
 
 
 def fine_row(**over):

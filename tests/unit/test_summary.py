@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from bursar.summary import Summary
+from bursar.runtime.summary import Summary
 
 
 def test_counts_totals_and_exit_code():
@@ -73,7 +73,7 @@ def test_brief_shows_only_the_first_line_and_the_attention_list():
 def test_slack_gets_the_same_aligned_count_lines():
     import json
 
-    from bursar.notify import summary_blocks
+    from bursar.clients.notify import summary_blocks
 
     summary = Summary("today")
     summary.count("importAlmaPayments: rows settled earlier (not sent again)", 12)

@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from .errors import BursarError
-from .fs import describe
+from bursar.errors import BursarError
+from bursar.runtime.fs import describe
 
 
 class LockBusy(BursarError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .money import ZERO, to_money
+from bursar.rules.money import ZERO, to_money
 
 ZERO_CHARGE = "zero charge"
 ZERO_PAYMENT = "zero payment"

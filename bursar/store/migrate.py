@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .errors import SettingsError, StoreError, UsageError
-from .store import open_store, redact_uri, sqlite_path
-from .store.base import Doc, Store
-from .store.schema import COLLECTIONS, MONEY
-from .summary import Summary
+from bursar.errors import SettingsError, StoreError, UsageError
+from bursar.runtime.summary import Summary
+from bursar.store import open_store, redact_uri, sqlite_path
+from bursar.store.base import Doc, Store
+from bursar.store.schema import COLLECTIONS, MONEY
 
 COMMAND = "migrate"
 _BATCH = 1000  # documents per target transaction (SQLite; MongoDB has none)

@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 
-from .errors import BursarError
-from .money import ZERO, BadAmount, to_money
+from bursar.errors import BursarError
+from bursar.rules.money import ZERO, BadAmount, to_money
 
 SEPARATOR = " | "
 BARCODE_RE = re.compile(r"^(\d|[A-Z]){5,12}$")

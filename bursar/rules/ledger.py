@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bursar.money import ZERO, PartTarget, allocate_to_parts, apply_payment_to_parts, fmt, to_money
+from bursar.rules.money import ZERO, PartTarget, allocate_to_parts, apply_payment_to_parts, fmt, to_money
 
 NEW_FINE = "newFine"
 ZERO_DIFF = "zeroDiff"

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from .notify import scrub
+from bursar.clients.notify import scrub
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from bursar.settings import Settings
 
 SETTING = "HEALTHCHECK_URL"
 TIMEOUT = 5.0  # seconds, connect and read each: a slow monitor must not hold up cron

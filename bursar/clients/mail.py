@@ -1,7 +1,7 @@
 """E-mail: the run summary to MAIL_TO, failures (and runs that need attention) to MAIL_ERRORS_TO.
 
 Why e-mail as well as Slack: library sites and business offices live in e-mail, and peers send
-the Bursar's office control totals that way.  The rules are Slack's (bursar.notify):
+the Bursar's office control totals that way.  The rules are Slack's (bursar.clients.notify):
 
 - the same scrubbing: every line goes through `notify.scrub` (no Emplids, no raw API bodies) and
   the secrets in force are masked as a last pass; dry-run previews of file lines stay home;
@@ -26,11 +26,11 @@ from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .notify import _is_file_line, _mask, scrub
-from .summary import Summary
+from bursar.clients.notify import _is_file_line, _mask, scrub
+from bursar.runtime.summary import Summary
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from bursar.settings import Settings
 
 TIMEOUT = 10.0  # seconds for the connection and each SMTP command
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from .errors import EXIT_ATTENTION, EXIT_OK
+from bursar.errors import EXIT_ATTENTION, EXIT_OK
 
 INDENT = "  "
 

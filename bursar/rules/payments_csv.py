@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bursar.errors import BursarError
-from bursar.money import BadAmount, to_money
+from bursar.rules.money import BadAmount, to_money
 
 EMPLID = "Emplid"
 REFERENCE = "Reference Number"

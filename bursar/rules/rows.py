@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from .alma import columns as c
-from .errors import BursarError
-from .money import BadAmount, to_money
+from bursar.errors import BursarError
+from bursar.rules import columns as c
+from bursar.rules.money import BadAmount, to_money
 
 NO_LOAN = "\\N"  # the original's marker for "no loan" (PostgreSQL's null), kept for compatibility
 TRANSACTION_TYPES = ("Fine", "Payment", "Waive", "Credit")

@@ -52,7 +52,7 @@ def _remove(folder: Path, wanted: re.Pattern[str], name_ok: object = None) -> li
 
 def export_leftovers(exports_dir: Path, file_prefix: str) -> list[Path]:
     """Temporary export files (`write_file_atomic`) of export files with our prefix."""
-    from .bursar_file import parse_file_name
+    from bursar.rules.bursar_file import parse_file_name
 
     return _remove(exports_dir, _EXPORT_TMP, lambda name: parse_file_name(file_prefix, name) is not None)
 

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import requests
 
-from bursar.alma.http import AlmaHttp, AlmaHttpError, AlmaUncertain
+from bursar.clients.alma.http import AlmaHttp, AlmaHttpError, AlmaUncertain
 from bursar.errors import AlmaError
 
 CLOSED_FEE_MESSAGE = "Request failed: API does not support closed fees."

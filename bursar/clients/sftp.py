@@ -39,8 +39,8 @@ from paramiko.message import Message
 # _VERSION (the protocol version paramiko speaks) is private and missing from types-paramiko.
 from paramiko.sftp import _VERSION, CMD_INIT, CMD_VERSION, SFTPError  # type: ignore[attr-defined]
 
-from bursar import crash
 from bursar.errors import SettingsError, SftpError
+from bursar.runtime import crash
 
 __all__ = ["RemoteFile", "SftpEndpoint", "SftpSession", "connect"]
 
@@ -50,7 +50,7 @@ _POSIX_RENAME = "posix-rename@openssh.com"
 # paramiko's log channel.  Its lines ("Connected (version 2.0 ...)", "Authentication
 # (password) successful!", tracebacks of transport threads) belong in the log file, never on
 # the console: every failure already becomes one SftpError message.
-SSH_LOG = "bursar.sftp.ssh"
+SSH_LOG = "bursar.clients.sftp.ssh"
 
 
 class _FileOnly(logging.Handler):

@@ -40,8 +40,8 @@ from pathlib import Path
 
 from bursar import profile
 from bursar.errors import BursarError
-from bursar.money import to_money
 from bursar.profile import BadLine, due_date, term_code  # noqa: F401  (callers use them from here)
+from bursar.rules.money import to_money
 
 LINE_LENGTH = 97
 

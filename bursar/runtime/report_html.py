@@ -24,8 +24,8 @@ from datetime import date, datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import TextIO
 
-from . import reconcile_rules as rules
-from .money import ZERO
+from bursar.rules import reconcile_rules as rules
+from bursar.rules.money import ZERO
 
 SERIES = (("charges", "Charges sent", "#2b6cb0"), ("reversals", "Reversals sent", "#dd6b20"),
           ("payments", "Paid at the Bursar", "#2f855a"))
@@ -77,7 +77,7 @@ def _e(text: object) -> str:
 
 def masked(emplid: str) -> str:
     """An Emplid as the page shows it: its last four characters.  The page travels by e-mail,
-    where no Emplid goes (bursar.notify.scrub); the CSV beside it has them in full."""
+    where no Emplid goes (bursar.clients.notify.scrub); the CSV beside it has them in full."""
     emplid = emplid.strip()
     return "" if not emplid else "…" + emplid[-4:]
 

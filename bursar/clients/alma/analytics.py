@@ -24,9 +24,9 @@ from xml.sax.saxutils import escape, unescape
 
 import requests
 
-from bursar import crash
-from bursar.alma.http import AlmaHttp, AlmaHttpError
+from bursar.clients.alma.http import AlmaHttp, AlmaHttpError
 from bursar.errors import AlmaError, ReportError
+from bursar.runtime import crash
 
 REPORTS_PATH = "/almaws/v1/analytics/reports"
 XSD_NS = "http://www.w3.org/2001/XMLSchema"

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from .summary import Summary
+from bursar.runtime.summary import Summary
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from bursar.settings import Settings
 
 SUMMARY_HOOK = "SLACK_WEBHOOK_URL"
 ERROR_HOOK = "SLACK_ERROR_WEBHOOK_URL"

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import BursarError
+from bursar.errors import BursarError
 
 FOLDER_MODE = 0o700
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from .money import ZERO
+from bursar.rules.money import ZERO
 
 PAID_NOT_APPLIED = "paid_not_applied"
 REVERSAL_MISSING = "reversal_missing"
