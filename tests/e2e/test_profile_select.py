@@ -235,3 +235,20 @@ def test_lookup_fine_says_why_a_fine_is_held_excluded_ignored_or_billed(sandbox,
     assert "never imports it" in missing
     # with a pybursar profile nothing pending is held
     assert "pending: 1 Bursar line (net 7.75), to go out with the next exportBurs" in _why(sandbox, card, day, {})
+
+
+def test_a_user_group_excluded_after_billing_is_still_reversed_for_what_was_billed(sandbox, tmp_path):
+    reversals = _golden()["LIB_charges.dat.20260304.3.2"]
+    patron = next(line[:11].strip() for line in reversals if line[66:].strip() == "8423593520003841")
+    group = user_group(patron)
+    _run_groups(sandbox, 0, {})  # day 1 without the criterion: the fine is billed
+    env = {"BURSAR_PROFILE": _profile(tmp_path, f'user_groups_exclude = ["{group}"]\n')}
+    _run_groups(sandbox, 1, env)
+    _run_groups(sandbox, 2, env)
+    produced = _files(sandbox)
+    assert produced["LIB_charges.dat.20260302.1.1"] == _golden()["LIB_charges.dat.20260302.1.1"]
+    assert any(line[66:].strip() == "8423593520003841" for line in produced["LIB_charges.dat.20260304.3.2"])
+    # new fines of that group on days 2 and 3 are not billed
+    for name, lines in produced.items():
+        if ".20260302." not in name and name.endswith(".1"):
+            assert all(user_group(line[:11].strip()) != group for line in lines)
