@@ -332,6 +332,9 @@ def write_export(ctx: JobContext, export: dict, summary: Summary) -> None:
     })
     summary.count("charge lines", len(charges), totals[1])
     summary.count("reversal lines", len(reversals), totals[2])
+    members = sum(1 for _ in ctx.store.find("burs_export_trans", {"bursExport": export["id"]}))
+    if members != len(rows):  # aggregate = "patron"
+        summary.count("ledger lines in those (one line per patron and account)", members)
     summary.note(f"export {export['id']}: " + ", ".join(n for n in names.values() if n)
                  + f" in {s.exports_dir}")
 

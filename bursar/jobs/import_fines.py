@@ -645,7 +645,9 @@ class _Merger:
             self.summary.flag(f"fine {record.rootAlmaFineId}",
                               f"original amount changed in Alma from {existing['origAmtAlma']} to "
                               f"{record.origAmtAlma}; the ledger keeps the first amount")
-        item = self.store.find_one("item_details", {"fine": existing["id"]}, order_by="id", descending=True)
+        item = None
+        if changes or "userGroup" in record.item:  # no extra read per unchanged fine otherwise
+            item = self.store.find_one("item_details", {"fine": existing["id"]}, order_by="id", descending=True)
         if not changes:
             group = record.item.get("userGroup")
             if item is not None and "userGroup" in record.item and item.get("userGroup") != group:

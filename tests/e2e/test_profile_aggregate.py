@@ -209,3 +209,6 @@ def test_dry_run_previews_the_patron_lines(sandbox, tmp_path):
     shown = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("|")]
     assert "|0860309439,531000000005,247.05,2261,2026-04-25↵|" in shown
     assert len(shown) == len(_golden_groups("LIB_charges.dat.20260302.1.1"))
+    golden_lines = len((HERE / "golden" / "LIB_charges.dat.20260302.1.1").read_text().split("\n")[:-1])
+    counted = [ln for ln in result.stdout.splitlines() if "ledger lines in those" in ln]
+    assert len(counted) == 1 and counted[0].split()[-1] == str(golden_lines), result.stdout
