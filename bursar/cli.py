@@ -154,7 +154,7 @@ def _lookup_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--almaLoanId", metavar="ID", help="Alma Item Loan Id")
 
 
-def _read_only(render: Callable[..., str], **flags: str) -> Runner:
+def _read_only(render: Callable[..., str], *, with_settings: bool = False, **flags: str) -> Runner:
     def run(args: argparse.Namespace, settings: Settings) -> str:
         from bursar.store import find_store, no_store
 
@@ -162,14 +162,15 @@ def _read_only(render: Callable[..., str], **flags: str) -> Runner:
         if store is None:
             raise no_store(settings.db_uri)
         try:
-            return render(store, **{k: getattr(args, v) for k, v in flags.items()})
+            extra: dict[str, object] = {"settings": settings} if with_settings else {}
+            return render(store, **{k: getattr(args, v) for k, v in flags.items()}, **extra)
         finally:
             store.close()
 
     return run
 
 
-def _lookup(store: Store, **kwargs: str) -> str:
+def _lookup(store: Store, **kwargs: Any) -> str:
     from bursar.jobs.lookup import lookup_fine
 
     return lookup_fine(store, **kwargs)
@@ -319,9 +320,9 @@ COMMANDS: list[Command] = [
             "", _no_args, _restore_last),
     Command("restoreChoose", "list the 5 newest backups and ask which one to restore",
             "", _pick_args, _restore_choose),
-    Command("lookupFine", "print a fine with its Alma and Bursar ledgers, parts, exports and payments",
+    Command("lookupFine", "print a fine with its ledgers, parts, exports, payments and why it is (not) billed",
             "--rootAlmaFineId 7816239430003841", _lookup_args,
-            _read_only(_lookup, root_id="rootAlmaFineId", loan_id="almaLoanId"), mutates=False),
+            _read_only(_lookup, with_settings=True, root_id="rootAlmaFineId", loan_id="almaLoanId"), mutates=False),
     Command("printLastExport", "print the newest export: id, files, lines, totals, sent time",
             "", _no_args, _read_only(_last_export), mutates=False),
     Command("doctor", "read-only preflight of every setting, report, server and folder: a checklist (exit 0 / 1)",

@@ -36,6 +36,9 @@ JUSTIFY = ("left", "right", "center")
 SIGNS = ("none", "minus", "plus-minus", "trailing-minus", "parentheses")
 WHEN = ("always", "charge", "credit")
 QUOTING = ("minimal", "all", "none")
+AGGREGATE = ("fine", "patron")
+# what a field shows for one fine and cannot show for the sum of a patron's lines
+PER_FINE_SOURCES = ("fine_id", "description", "item_code")
 FILE_TOKENS = ("prefix", "date", "export_id", "kind")
 AGGREGATE_TOKENS = ("count", "total", "charges_total", "credits_total", "charges_count", "credits_count",
                     "date", "export_id")
@@ -105,25 +108,53 @@ class Selection:
     fee_types_exclude: tuple[str, ...] = ()
     locations_include: tuple[str, ...] = ()  # regular expressions searched in the location code
     locations_exclude: tuple[str, ...] = ()
+    user_groups_include: tuple[str, ...] = ()  # Alma user group names (the report's optional column)
+    user_groups_exclude: tuple[str, ...] = ()
+
+    @property
+    def by_user_group(self) -> bool:
+        return bool(self.user_groups_include or self.user_groups_exclude)
+
+
+# The verdicts of not_billed_because: never billed / billed once eligible / cannot be decided
+# (flagged per fine, exit 3, until it can).
+EXCLUDED, WAITING, UNKNOWN = "excluded", "waiting", "unknown"
 
 
 def not_billed_because(sel: Selection, *, fee_type: str, location: str | None, amount: Decimal,
-                       created: date | None, today: date) -> tuple[str, str] | None:
-    """Why a fine is not billed yet: ("excluded", why) never, ("waiting", why) until it becomes
-    eligible; None when it is billed."""
+                       created: date | None, today: date, user_group: str | None = None,
+                       ) -> tuple[str, str] | None:
+    """Why a fine is not billed yet, naming the profile key: (EXCLUDED, why) never,
+    (WAITING, why) until it becomes eligible, (UNKNOWN, why) while its user group is not known
+    and the profile selects by it; None when it is billed."""
     if sel.fee_types_include and fee_type not in sel.fee_types_include:
-        return "excluded", f"fee type {fee_type!r} is not among the profile's fee types to include"
+        return EXCLUDED, f"fee type {fee_type!r} is not in the profile's select.fee_types_include"
     if fee_type in sel.fee_types_exclude:
-        return "excluded", f"fee type {fee_type!r} is excluded by the profile"
+        return EXCLUDED, f"fee type {fee_type!r} is excluded by the profile's select.fee_types_exclude"
     loc = location or ""
     if sel.locations_include and not any(re.search(pt, loc) for pt in sel.locations_include):
-        return "excluded", f"location {location!r} is not among the profile's locations to include"
+        return EXCLUDED, f"location {location!r} matches none of the profile's select.locations_include"
     if any(re.search(pt, loc) for pt in sel.locations_exclude):
-        return "excluded", f"location {location!r} is excluded by the profile"
+        return EXCLUDED, f"location {location!r} is excluded by the profile's select.locations_exclude"
+    if sel.by_user_group:
+        if user_group is None:
+            return UNKNOWN, ("its user group is not known (the fines report had no user group column when "
+                             "the fine was imported) and the profile selects by select.user_groups_"
+                             + ("include" if sel.user_groups_include else "exclude"))
+        if sel.user_groups_include and user_group not in sel.user_groups_include:
+            return EXCLUDED, f"user group {user_group!r} is not in the profile's select.user_groups_include"
+        if user_group in sel.user_groups_exclude:
+            return EXCLUDED, f"user group {user_group!r} is excluded by the profile's select.user_groups_exclude"
     if amount < sel.min_amount:
-        return "waiting", f"amount {amount} is below the profile's minimum {sel.min_amount}"
-    if sel.min_age_days and (created is None or (today - created).days < sel.min_age_days):
-        return "waiting", f"younger than the profile's minimum age of {sel.min_age_days} days"
+        return WAITING, (f"not yet eligible: amount {amount} is below the profile's select.min_amount "
+                         f"{sel.min_amount}")
+    if sel.min_age_days and created is None:
+        return WAITING, (f"not yet eligible: its Alma creation date is not known, so select.min_age_days "
+                         f"{sel.min_age_days} cannot be reached")
+    if sel.min_age_days and created is not None and (today - created).days < sel.min_age_days:
+        eligible = date.fromordinal(created.toordinal() + sel.min_age_days)
+        return WAITING, (f"not yet eligible: created {created.isoformat()}, younger than the profile's "
+                         f"select.min_age_days {sel.min_age_days}; eligible on {eligible.isoformat()}")
     return None
 
 
@@ -155,6 +186,7 @@ class Profile:
     due_params: Mapping[str, Any] = field(default_factory=dict)
     preview: bool = False  # exportBurs --dry-run --profile: the dry run marks invisible characters
     select: Selection = field(default_factory=Selection)
+    aggregate: str = "fine"  # or "patron": one line per patron and account per file (docs/profiles.md)
 
     @property
     def label(self) -> str:
@@ -549,8 +581,9 @@ class _Loader:
         if lines is None:
             raise self.fail(("lines",), "the profile needs a [lines] table with fields")
         lp: tuple[str, ...] = ("lines",)
-        self.known(lines, lp, ("format", "separator", "quoting", "line_length", "fields"))
+        self.known(lines, lp, ("format", "separator", "quoting", "line_length", "aggregate", "fields"))
         fmt = self.get(lines, lp, "format", str, "fixed", ("fixed", "csv"))
+        aggregate = self.get(lines, lp, "aggregate", str, "fine", AGGREGATE)
         separator = self.get(lines, lp, "separator", str, " " if fmt == "fixed" else ",")
         if fmt == "csv" and len(separator) != 1:
             raise self.fail((*lp, "separator"), f"a CSV separator is one character, got {separator!r}")
@@ -558,6 +591,11 @@ class _Loader:
         if not raw_fields:
             raise self.fail(lp, "the profile needs at least one [[lines.fields]]")
         fields = tuple(self.field(f, i, fmt) for i, f in enumerate(raw_fields))
+        for i, f in enumerate(fields):
+            if aggregate == "patron" and f.source in PER_FINE_SOURCES:
+                raise self.fail(("lines", "fields", i, "source"),
+                                f"{f.source} is one fine's value and a line of aggregate = \"patron\" sums "
+                                "several fines (use account, emplid, amount, term, the dates or a literal)")
         line_length = self.get(lines, lp, "line_length", int)
         if fmt == "fixed":
             end = 0
@@ -607,13 +645,14 @@ class _Loader:
             line_length=line_length, fields=fields, header=header, footer=footer,
             total_decimals=int(totals.get("decimals", 2)), total_implied=bool(totals.get("implied_decimals", False)),
             accounts=accounts, item_codes=item_codes, term_rule=term_rule, term_params=dict(term),
-            due_rule=due_rule, due_params=dict(due), select=self._select(data),
+            due_rule=due_rule, due_params=dict(due), select=self._select(data), aggregate=aggregate,
         )
 
     def _select(self, data: Mapping[str, Any]) -> Selection:
         sp: tuple[str, ...] = ("select",)
         table = self.get(data, (), "select", dict, {})
-        lists = ("fee_types_include", "fee_types_exclude", "locations_include", "locations_exclude")
+        lists = ("fee_types_include", "fee_types_exclude", "locations_include", "locations_exclude",
+                 "user_groups_include", "user_groups_exclude")
         self.known(table, sp, ("min_amount", "min_age_days", *lists))
         raw = self.get(table, sp, "min_amount", (str, int), "0")
         try:

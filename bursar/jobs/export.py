@@ -16,12 +16,14 @@ later run; it never blocks the others.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from bursar import profile as pf
 from bursar.errors import FieldTooWide, StoreError
 from bursar.jobs.context import JobContext, midnight, recorded
-from bursar.jobs.ledger_store import fine_state
+from bursar.jobs.ledger_store import fine_state, selection_verdict
 from bursar.jobs.rollforward import settle_sent_lines
 from bursar.jobs.send import local_export_ids
 from bursar.rules import bursar_file as bf
@@ -77,37 +79,92 @@ def apply_alma_imports(ctx: JobContext, summary: Summary) -> None:
         summary.count(f"fines: {_KIND_LABEL[decision.kind]}")
 
 
+@dataclass(frozen=True)
+class _Line:
+    """A Bursar line ready to attach: its ledger line, part, values and text."""
+
+    tb_id: int
+    md: dict
+    ref: str
+    values: pf.LineValues
+    md_changes: dict
+    text: str
+    group: str | None = None  # aggregate = "patron": the key of the patron's line
+
+
 def build_export(ctx: JobContext, summary: Summary) -> dict | None:
     """Attach every unexported Bursar line to the `building` export; return it (or None)."""
     store = ctx.store
-    s = ctx.settings
     stamp = ctx.utc_now
     export = store.find_one("burs_exports", {"state": "building"})
+    layout = ctx.settings.profile
+    ready = _lines_to_attach(ctx, summary)
+    if layout.aggregate == "patron":
+        ready = _aggregate(ctx, export, ready, summary)
+    for line in ready:
+        if export is None:
+            export = _new_export(ctx)
+        store.insert("burs_export_trans", {"transBurs": line.tb_id, "bursExport": export["id"],
+                                           "bursFineMd": line.md["id"], "line": line.text, "profile": layout.label,
+                                           "lineGroup": line.group, "created": stamp, "updated": stamp})
+        if line.md_changes:
+            store.update("fine_mds", line.md["id"], {**line.md_changes, "updated": stamp})
+        store.update("trans_burs", line.tb_id, {"newBursExp": False, "updated": stamp})
+        crash.point("export.build_line")
+    return export
+
+
+def _new_export(ctx: JobContext) -> dict:
+    store = ctx.store
+    stamp = ctx.utc_now
+    # above every id a file name already carries (the archive outlives a restore)
+    store.raise_ids("burs_exports", max(local_export_ids(ctx), default=0))
+    export_id = store.insert("burs_exports", {
+        "state": "building", "exportDate": f"{ctx.today:%Y%m%d}", "chargesFilename": None,
+        "reversalsFilename": None, "numSent": None, "sent_to_bursar": None,
+        "created": stamp, "updated": stamp,
+    })
+    export = store.get("burs_exports", export_id)
+    if export is None:  # a store that loses what it just wrote: stop before writing lines
+        raise StoreError(f"export {export_id} was not found right after it was created")
+    return export
+
+
+def _lines_to_attach(ctx: JobContext, summary: Summary) -> list[_Line]:
+    """Every pending Bursar line that can go out now, formatted (one line per ledger line);
+    the others are reported and stay pending."""
+    store = ctx.store
+    s = ctx.settings
+    stamp = ctx.utc_now
     pending = [t["id"] for t in store.find("trans_burs", {"newBursExp": True})]
     billing = ctx.today
     layout = s.profile
     due = pf.profile_due_date(layout, billing, s.due_day)
     term = pf.profile_term(layout, billing)
     held: dict[int, tuple[str, str] | None] = {}
+    charged: dict[int, str] = {}  # part id -> the term of its charge in this run (not stored yet)
+    out: list[_Line] = []
     for tb_id in pending:
         tb = store.get("trans_burs", tb_id)
         if tb is None or not tb["newBursExp"]:
             continue
+        fine = store.get("fines", tb["fine"])
+        ref = f"fine {fine['rootAlmaFineId'] if fine else tb['fine']}"
         if tb["fine"] not in held:
             reason = held[tb["fine"]] = not_yet_billed(ctx, tb["fine"])
-            if reason is not None:
-                summary.count("fines not billed: " + ("excluded by the profile" if reason[0] == "excluded"
+            if reason is not None and reason[0] == pf.UNKNOWN:
+                summary.flag(ref, f"not billed: {reason[1]}; left for a later run")
+            elif reason is not None:
+                summary.count("fines not billed: " + ("excluded by the profile" if reason[0] == pf.EXCLUDED
                                                       else "not yet eligible"))
-                summary.note(f"fine {tb['fine']} not billed: {reason[1]}")
+                summary.note(f"{ref} not billed: {reason[1]}")
         if held[tb["fine"]] is not None:
             continue  # left pending: billed on the first export after it becomes eligible
         if store.find_one("burs_export_trans", {"transBurs": tb_id}) is not None:
             # attached before a crash, flag not yet cleared
             store.update("trans_burs", tb_id, {"newBursExp": False, "updated": stamp})
             continue
-        fine = store.get("fines", tb["fine"])
         md = store.find_one("fine_mds", {"fine": tb["fine"], "bursFineId": tb["bursFineId"]})
-        ref = f"fine {fine['rootAlmaFineId'] if fine else tb['fine']}"
         if fine is None or md is None:
             summary.flag(ref, f"Bursar line {tb_id} has no Bursar part {tb['bursFineId']}; left for a later run")
             continue
@@ -124,53 +181,94 @@ def build_export(ctx: JobContext, summary: Summary) -> dict | None:
             md_changes = {"billingDate": midnight(billing), "fineDueDate": midnight(due), "termCode": term}
             values = pf.LineValues(**shown, term=term, billing_date=billing, due_date=due)
         else:
-            if not md["termCode"]:
+            billed_term = md["termCode"] or charged.get(md["id"])
+            if not billed_term:
                 summary.flag(ref, f"reversal of part {tb['bursFineId']} before any charge was sent for it "
                                   "(no term code); left for a later run")
                 continue
-            values = pf.LineValues(**shown, term=md["termCode"])
+            values = pf.LineValues(**shown, term=billed_term)
         try:
             text = pf.format_line(layout, values)
         except (FieldTooWide, bf.BadLine) as exc:
             summary.flag(ref, f"{exc}; left for a later run")
             continue
-        if export is None:
-            # above every id a file name already carries (the archive outlives a restore)
-            store.raise_ids("burs_exports", max(local_export_ids(ctx), default=0))
-            export_id = store.insert("burs_exports", {
-                "state": "building", "exportDate": f"{ctx.today:%Y%m%d}", "chargesFilename": None,
-                "reversalsFilename": None, "numSent": None, "sent_to_bursar": None,
-                "created": stamp, "updated": stamp,
-            })
-            export = store.get("burs_exports", export_id)
-            if export is None:  # a store that loses what it just wrote: stop before writing lines
-                raise StoreError(f"export {export_id} was not found right after it was created")
-        store.insert("burs_export_trans", {"transBurs": tb_id, "bursExport": export["id"], "bursFineMd": md["id"],
-                                           "line": text, "profile": layout.label, "created": stamp, "updated": stamp})
         if md_changes:
-            store.update("fine_mds", md["id"], {**md_changes, "updated": stamp})
-        store.update("trans_burs", tb_id, {"newBursExp": False, "updated": stamp})
-        crash.point("export.build_line")
-    return export
+            charged[md["id"]] = term
+        out.append(_Line(tb_id, md, ref, values, md_changes, text))
+    return out
+
+
+def line_group(values: pf.LineValues) -> str:
+    """The key of the patron's line a ledger line is summed into (aggregate = "patron"): lines
+    that differ only in their amount and their fine share a line.  Charges and credits never
+    share one; every charge of one export day has the same term and dates, and a credit
+    carries the term of what it reverses (docs/profiles.md)."""
+    return json.dumps(["credit" if values.amount < 0 else "charge", values.emplid, values.account, values.term,
+                       values.billing_date.isoformat() if values.billing_date else None,
+                       values.due_date.isoformat() if values.due_date else None], separators=(",", ":"))
+
+
+def _aggregate(ctx: JobContext, export: dict | None, ready: list[_Line], summary: Summary) -> list[_Line]:
+    """aggregate = "patron": one line per patron's group in the export.  Each ledger line is
+    still attached on its own (so it is recorded as billed in this export, exactly once), and
+    every member stores the group's text; a group that gains members (an export resumed after
+    a crash) has its text recomputed before the file is written.  A group whose sum cannot be
+    formatted is reported and its new lines stay pending (with any reversal of a charge among
+    them, which cannot go out before its charge)."""
+    store = ctx.store
+    attached: dict[str, list[dict]] = {}
+    if export is not None:
+        for row in store.find("burs_export_trans", {"bursExport": export["id"]}):
+            if row.get("lineGroup"):
+                attached.setdefault(row["lineGroup"], []).append(row)
+    while True:
+        texts, failed = _group_texts(ctx, attached, ready)
+        held_parts = {m.md["id"] for key in failed for m in failed[key][1] if m.md_changes}
+        dependent = [m for m in ready if m.values.amount < 0 and not m.md["termCode"] and m.md["id"] in held_parts
+                     and line_group(m.values) not in failed]
+        if not dependent:
+            break
+        for m in dependent:
+            summary.flag(m.ref, "a reversal of a charge held back in this export; left for a later run")
+        dropped = {m.tb_id for m in dependent}
+        ready = [m for m in ready if m.tb_id not in dropped]
+    for why, members in failed.values():
+        for m in members:
+            summary.flag(m.ref, f"{why}; left for a later run")
+    for key, text in texts.items():
+        for row in attached.get(key, []):
+            if row["line"] != text:
+                store.update("burs_export_trans", row["id"], {"line": text, "updated": ctx.utc_now})
+    return [replace(m, text=texts[key], group=key) for m in ready if (key := line_group(m.values)) in texts]
+
+
+def _group_texts(ctx: JobContext, attached: dict[str, list[dict]], ready: list[_Line],
+                 ) -> tuple[dict[str, str], dict[str, tuple[str, list[_Line]]]]:
+    """Each group's line text, and the groups whose sum cannot be formatted (why, members)."""
+    groups: dict[str, list[_Line]] = {}
+    for line in ready:
+        groups.setdefault(line_group(line.values), []).append(line)
+    texts: dict[str, str] = {}
+    failed: dict[str, tuple[str, list[_Line]]] = {}
+    for key, members in groups.items():
+        before = attached.get(key, [])
+        total = sum((m.values.amount for m in members), ZERO)
+        for row in before:
+            tb = ctx.store.get("trans_burs", row["transBurs"])
+            total += tb["amt"] if tb is not None else ZERO
+        values = replace(members[0].values, amount=total, fine_id="", description="", item_code="")
+        try:
+            texts[key] = pf.format_line(ctx.settings.profile, values)
+        except (FieldTooWide, bf.BadLine) as exc:
+            failed[key] = (f"the patron's line summing {len(members) + len(before)} ledger lines ({total}): {exc}",
+                           members)
+    return texts, failed
 
 
 def not_yet_billed(ctx: JobContext, fine_id: int) -> tuple[str, str] | None:
     """The profile's selection, for a fine nothing of which was billed yet (what was billed is
     always reversed, whatever the profile now selects)."""
-    sel = ctx.settings.profile.select
-    if sel == pf.Selection():
-        return None
-    store = ctx.store
-    if any(md["termCode"] for md in store.find("fine_mds", {"fine": fine_id})):
-        return None
-    fine = store.get("fines", fine_id)
-    if fine is None:
-        return None
-    item = store.find_one("item_details", {"fine": fine_id}) or {}
-    amount = sum((t["amt"] for t in store.find("trans_burs", {"fine": fine_id, "newBursExp": True})), ZERO)
-    created = fine.get("almaCreated")
-    return pf.not_billed_because(sel, fee_type=fine.get("type") or "", location=item.get("locationCode"),
-                                 amount=amount, created=created.date() if created else None, today=ctx.today)
+    return selection_verdict(ctx.store, ctx.settings.profile.select, fine_id, ctx.today)
 
 
 def export_lines(ctx: JobContext, export_id: int) -> tuple[list[str], list[str]]:
@@ -180,12 +278,23 @@ def export_lines(ctx: JobContext, export_id: int) -> tuple[list[str], list[str]]
 
 
 def ordered_lines(ctx: JobContext, export_id: int) -> list[tuple[str, Decimal]]:
-    """The export's stored lines with their signed amounts (from the ledger line, so any
-    profile's text will do), in the order the ledger lines were created."""
-    out = []
+    """The export's lines with their signed amounts (from the ledger lines, so any profile's
+    text will do), in the order the ledger lines were created.  The ledger lines of one
+    patron's line (aggregate = "patron") are one line, at its first member's place, with
+    their sum."""
+    out: list[tuple[str, Decimal]] = []
+    at: dict[str, int] = {}
     for row in ctx.store.find("burs_export_trans", {"bursExport": export_id}, order_by="transBurs"):
         tb = ctx.store.get("trans_burs", row["transBurs"])
-        out.append((row["line"], tb["amt"] if tb is not None else bf.parse_line(row["line"]).amount))
+        amount = tb["amt"] if tb is not None else bf.parse_line(row["line"]).amount
+        group = row.get("lineGroup")
+        if group and group in at:
+            text, total = out[at[group]]
+            out[at[group]] = (text, total + amount)
+            continue
+        if group:
+            at[group] = len(out)
+        out.append((row["line"], amount))
     return out
 
 
@@ -224,6 +333,9 @@ def write_export(ctx: JobContext, export: dict, summary: Summary) -> None:
     })
     summary.count("charge lines", len(charges), totals[1])
     summary.count("reversal lines", len(reversals), totals[2])
+    members = sum(1 for _ in ctx.store.find("burs_export_trans", {"bursExport": export["id"]}))
+    if members != len(rows):  # aggregate = "patron"
+        summary.count("ledger lines in those (one line per patron and account)", members)
     summary.note(f"export {export['id']}: " + ", ".join(n for n in names.values() if n)
                  + f" in {s.exports_dir}")
 

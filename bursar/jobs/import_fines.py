@@ -36,7 +36,7 @@ from bursar.errors import BursarError, ReportError, SettingsError, StoreError
 from bursar.jobs.context import JobContext, log, midnight, recorded
 from bursar.jobs.ledger_store import burs_lines
 from bursar.jobs.rollforward import settle_sent_lines
-from bursar.profile import account_for
+from bursar.profile import ProfileError, account_for
 from bursar.rules import columns as c
 from bursar.rules import ledger
 from bursar.rules.bursar_file import charge_account
@@ -86,6 +86,9 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
     ignore = _ignore_list(ctx)
     xref = _load_legacy_xref(ctx)  # checked before anything is fetched, not at the first Sierra fine
     since, incremental = _since(ctx, full)
+    fines_required = list(c.FINES_REQUIRED)
+    if settings.profile.select.by_user_group:
+        fines_required.append(c.USER_GROUP)  # without it the selection cannot be made
     summary = ctx.effects.summary("importAlmaFines")
     summary.note(f"asked Alma for changes since {since:%Y-%m-%d %H:%M:%S}"
                  + (" (incremental)" if incremental else " (full)"))
@@ -95,7 +98,7 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
                      _Windowing(c.TRANSACTIONS_FILTER_COLUMN, since, c.TRANS_ID),
                      c.TRANSACTIONS_COLUMNS, c.TRANSACTIONS_REQUIRED),
                     ("All Fines", fines_path, Path(tmp) / "fines.jsonl",
-                     _Windowing(c.FINES_FILTER_COLUMN, since, c.FINE_ID), c.FINES_COLUMNS, c.FINES_REQUIRED)]
+                     _Windowing(c.FINES_FILTER_COLUMN, since, c.FINE_ID), c.FINES_COLUMNS, fines_required)]
             if balances_path:
                 jobs.append(("All User Balances", balances_path, Path(tmp) / "balances.jsonl",
                              None, c.BALANCES_COLUMNS, c.BALANCES_REQUIRED))
@@ -427,6 +430,10 @@ def _stage(ctx: JobContext, name: str, path: str, out: Path, windowing: _Windowi
 
 def _check_columns(name: str, columns: list[str], required: list[str]) -> None:
     missing = [heading for heading in required if heading not in columns]
+    if missing == [c.USER_GROUP]:  # required only by a profile that selects by user group
+        raise ProfileError(f"the {name} report has no column {c.USER_GROUP!r}, but BURSAR_PROFILE selects "
+                           "fines by user group (select.user_groups_include/user_groups_exclude); add the "
+                           "column to the report in Alma Analytics, or remove those keys (nothing was imported)")
     if missing:
         raise ReportError(f"the {name} report has no column {missing[0]!r}"
                           + (f" (nor {', '.join(repr(m) for m in missing[1:])})" if len(missing) > 1 else "")
@@ -639,11 +646,20 @@ class _Merger:
             self.summary.flag(f"fine {record.rootAlmaFineId}",
                               f"original amount changed in Alma from {existing['origAmtAlma']} to "
                               f"{record.origAmtAlma}; the ledger keeps the first amount")
+        item = None
+        if changes or "userGroup" in record.item:  # no extra read per unchanged fine otherwise
+            item = self.store.find_one("item_details", {"fine": existing["id"]}, order_by="id", descending=True)
         if not changes:
+            group = record.item.get("userGroup")
+            if item is not None and "userGroup" in record.item and item.get("userGroup") != group:
+                # the optional column, first seen (or changed) for an unchanged fine: a profile
+                # that selects by user group needs it (a full import fills it in)
+                self.store.update("item_details", item["id"], {"userGroup": group, "updated": self.stamp})
+                self.summary.count("fines: user group recorded")
+                return
             self.summary.count("fines unchanged")
             return
         self.store.update("fines", existing["id"], {**changes, "updated": self.stamp})
-        item = self.store.find_one("item_details", {"fine": existing["id"]}, order_by="id", descending=True)
         if item is None:
             self.store.insert("item_details", {"fine": existing["id"], **record.item,
                                                "created": self.stamp, "updated": self.stamp})

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from bursar import profile as pf
 from bursar.rules import ledger
+from bursar.rules.money import ZERO
 from bursar.store import Store
 
 
@@ -21,3 +25,22 @@ def fine_state(store: Store, fine: dict) -> ledger.FineState:
         burs=burs_lines(store, fine["id"]),
         parts=[md["bursFineId"] for md in store.find("fine_mds", {"fine": fine["id"]})],
     )
+
+
+def selection_verdict(store: Store, sel: pf.Selection, fine_id: int, today: date) -> tuple[str, str] | None:
+    """Why the profile's selection holds a fine's pending lines (docs/profiles.md), or None.
+    The criteria apply before a fine's first billing only: once any part of it was billed, what
+    follows always goes out (a reversal is sent for what was billed)."""
+    if sel == pf.Selection():
+        return None
+    if any(md["termCode"] for md in store.find("fine_mds", {"fine": fine_id})):
+        return None
+    fine = store.get("fines", fine_id)
+    if fine is None:
+        return None
+    item = store.find_one("item_details", {"fine": fine_id}, order_by="id", descending=True) or {}
+    amount = sum((t["amt"] for t in store.find("trans_burs", {"fine": fine_id, "newBursExp": True})), ZERO)
+    created = fine.get("almaCreated")
+    return pf.not_billed_because(sel, fee_type=fine.get("type") or "", location=item.get("locationCode"),
+                                 amount=amount, created=created.date() if created else None, today=today,
+                                 user_group=item.get("userGroup"))

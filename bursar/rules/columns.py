@@ -26,6 +26,10 @@ PRIMARY_ID = "Primary Identifier"
 LOCATION_CODE = "law-stks ELSE Location Code"
 ORIGINAL_AMOUNT = "Original Amount"
 REMAINING_AMOUNT = "Remaining Amount"
+# Optional: the patron's Alma user group.  Not in FINES_COLUMNS (a report without headings keeps
+# the original's 21 columns); read when the report declares it, needed when the profile selects
+# by user group (docs/profiles.md).
+USER_GROUP = "User Group"
 
 TRANS_CREATED = "Fine Fee Transaction Creation Date"
 TRANS_ID = "Fine Fee Transaction Id"
@@ -48,6 +52,7 @@ FINES_REQUIRED = [FINE_ID, FINE_CREATED, FINE_STATUS, FINE_TYPE, STATUS_DATE, PR
                   ORIGINAL_AMOUNT, REMAINING_AMOUNT]
 TRANSACTIONS_REQUIRED = [FINE_ID, TRANS_ID, TRANS_TYPE, TRANS_AMOUNT]
 BALANCES_REQUIRED = [PRIMARY_ID, REMAINING_AMOUNT]
+FINES_OPTIONAL = [USER_GROUP]
 
 # The date column each report's incremental filter compares (sawx sqlExpression).
 FINES_FILTER_COLUMN = '"Fines and Fees Transactions"."Status Date"'

@@ -115,6 +115,8 @@ def parse_fine(row: dict) -> FineRecord:
         "returnedDate": _date_time(row, c.RETURN_DATE, c.RETURN_TIME),
         "locationCode": location,
     }
+    if c.USER_GROUP in row:  # the optional column: absent, what was stored is kept
+        item["userGroup"] = _text(row, c.USER_GROUP)
     fine_type = _required(row, c.FINE_TYPE)
     original = _amount(row, c.ORIGINAL_AMOUNT)
     if original < 0 and fine_type != CREDIT_TYPE:

@@ -96,6 +96,7 @@ FEE_TYPE_CODES = {
 }
 LOCATIONS = ["law-stks", "lawres_lw_", "main_lw_res", "main-stks", "hay-stks", "noble-ref"]
 NO_LOCATION = "-1"
+USER_GROUPS = ["Undergraduate", "Graduate", "Faculty", "Staff", "Community borrower"]
 _LOANLESS_TYPES = {"Card renewal", "Registration fee", "Other"}
 _CENT = Decimal("0.01")
 
@@ -630,12 +631,25 @@ def bulk_world(n_fines: int, *, seed: int = 1, trans_per_fine: int = 3, today: d
 
 # --------------------------------------------------------------------------- installing
 
-def install_world(server: Any, world: World, paths: ReportPaths = SANDBOX_REPORTS) -> None:
+def user_group(patron: str | None) -> str:
+    """The sandbox patron's Alma user group: a fixed function of the id (no random draw, so the
+    worlds of a seed are the same with or without the column)."""
+    digits = "".join(ch for ch in patron or "" if ch.isdigit())
+    return USER_GROUPS[int(digits or "0") % len(USER_GROUPS)]
+
+
+def install_world(server: Any, world: World, paths: ReportPaths = SANDBOX_REPORTS, *,
+                  user_groups: bool = False) -> None:
     """Load a world into a sandbox Alma server: the three reports plus one fee per fines row.
+    `user_groups`: the fines report also has the optional column columns.USER_GROUP.
 
     Duck-typed on `set_report` and `set_fee` so this module does not depend on the server.
     """
-    server.set_report(paths.fines, list(C.FINES_COLUMNS), world.fines)
+    if user_groups:
+        server.set_report(paths.fines, [*C.FINES_COLUMNS, C.USER_GROUP],
+                          [{**row, C.USER_GROUP: user_group(row[C.PRIMARY_ID])} for row in world.fines])
+    else:
+        server.set_report(paths.fines, list(C.FINES_COLUMNS), world.fines)
     server.set_report(paths.transactions, list(C.TRANSACTIONS_COLUMNS), world.transactions)
     server.set_report(paths.balances, list(C.BALANCES_COLUMNS), world.balances)
     for row in world.fines:
@@ -651,5 +665,5 @@ def install_world(server: Any, world: World, paths: ReportPaths = SANDBOX_REPORT
 
 __all__ = [
     "ReportPaths", "SANDBOX_REPORTS", "World", "generate_days", "bulk_world", "install_world",
-    "render_amount", "parse_amount", "FEE_TYPE_CODES", "DEBIT_TYPES", "LOCATIONS",
+    "render_amount", "parse_amount", "FEE_TYPE_CODES", "DEBIT_TYPES", "LOCATIONS", "USER_GROUPS", "user_group",
 ]

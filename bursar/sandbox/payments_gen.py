@@ -447,7 +447,7 @@ def fold_payments(world: World, pay_calls: list[dict[str, Any]], *, now: datetim
     return folded
 
 
-def install_world_keeping_payments(server: Any, world: World) -> None:
+def install_world_keeping_payments(server: Any, world: World, *, user_groups: bool = False) -> None:
     """install_world, but each fee already on the server keeps its transaction list (the
     payments pyBursar made); balances and statuses come from `world`, which should be folded.
 
@@ -455,7 +455,7 @@ def install_world_keeping_payments(server: Any, world: World) -> None:
     lock = getattr(server, "_lock", None)
     with lock if lock is not None else nullcontext():
         kept = {key: list(fee["transactions"]) for key, fee in server.fees.items()}
-        install_world(server, world)
+        install_world(server, world, user_groups=user_groups)
         for key, transactions in kept.items():
             fee = server.fees.get(key)
             if fee is not None:

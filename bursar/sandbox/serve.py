@@ -88,7 +88,8 @@ class Sandbox:
             now = self.now()
             self.paid = [{**call, "time": call.get("time", now)}
                          for call in self.paid + self.alma.pay_calls[len(self.paid):]]
-            install_world_keeping_payments(self.alma, fold_payments(self.day, self.paid, now=now))
+            # with the optional User Group column, to try a profile that selects by user group
+            install_world_keeping_payments(self.alma, fold_payments(self.day, self.paid, now=now), user_groups=True)
             payments = self.files[self.index]
             target = self.payments_dir / payments.name
             target.write_bytes(payments.data)

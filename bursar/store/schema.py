@@ -54,6 +54,7 @@ COLLECTIONS: dict[str, dict[str, str]] = {
         "dueDate": DATETIME,
         "returnedDate": DATETIME,
         "locationCode": STR,
+        "userGroup": STR,  # new: the patron's Alma user group, when the fines report has the column
         "created": DATETIME,
         "updated": DATETIME,
     },
@@ -122,6 +123,9 @@ COLLECTIONS: dict[str, dict[str, str]] = {
         "updated": DATETIME,
         "line": STR,  # new: the exact 97-character line, so a resumed export writes the same bytes
         "profile": STR,  # new: the Bursar profile and version that wrote the line ("pybursar@1")
+        # new: with aggregate = "patron", the key of the patron's line this ledger line is summed
+        # into (every member stores that line's text); None: a line of its own
+        "lineGroup": STR,
     },
     "jobs": {
         "type": STR,  # AlmaImport | BursExport | BursarSend | BursarPayments | Backup

@@ -64,9 +64,9 @@ class Sandbox:
         return subprocess.run([sys.executable, str(ABS), command, *args], cwd=self.work, env=env,
                               capture_output=True, text=True, timeout=120, input=stdin)
 
-    def install(self, day_index: int) -> World:
+    def install(self, day_index: int, *, user_groups: bool = False) -> World:
         world = self.worlds[day_index]
-        install_world(self.alma, world)
+        install_world(self.alma, world, user_groups=user_groups)
         return world
 
     def ledger(self) -> dict[str, list[dict]]:

@@ -308,8 +308,97 @@ def test_selection(fee_type, location, amount, created, verdict):
     ('locations_exclude = ["("]\n', 16, "select.locations_exclude", "bad pattern"),
     ("fee_types_include = [1]\n", 16, "select.fee_types_include", "non-empty strings"),
     ("user_groups = []\n", 16, "select.user_groups", "unknown key"),
+    ('user_groups_include = ["Staff", ""]\n', 16, "select.user_groups_include", "non-empty strings"),
+    ('user_groups_exclude = "Staff"\n', 16, "select.user_groups_exclude", "must be list"),
 ])
 def test_selection_validation(select, line, key, words):
     with pytest.raises(pf.ProfileError) as info:
         pf.loads(BASE + "[select]\n" + select, "s.toml")
     assert str(info.value).startswith(f"profile s.toml, line {line}: key {key}: ") and words in str(info.value)
+
+
+@pytest.mark.parametrize("select, group, verdict, words", [
+    ('user_groups_include = ["Faculty", "Staff"]', "Staff", None, None),
+    ('user_groups_include = ["Faculty", "Staff"]', "Undergraduate", "excluded",
+     "user group 'Undergraduate' is not in the profile's select.user_groups_include"),
+    ('user_groups_exclude = ["Staff"]', "Staff", "excluded",
+     "user group 'Staff' is excluded by the profile's select.user_groups_exclude"),
+    ('user_groups_exclude = ["Staff"]', "Faculty", None, None),
+    ('user_groups_exclude = ["Staff"]', None, "unknown", "select.user_groups_exclude"),
+    ('user_groups_include = ["Staff"]', None, "unknown", "its user group is not known"),
+    ("min_amount = \"1.00\"", None, None, None),  # no user group criterion: the group is not needed
+])
+def test_selection_by_user_group(select, group, verdict, words):
+    sel = pf.loads(BASE + "[select]\n" + select + "\n", "t").select
+    result = pf.not_billed_because(sel, fee_type="Overdue fine", location="main", amount=Decimal("5.00"),
+                                   created=date(2026, 2, 1), today=date(2026, 3, 1), user_group=group)
+    assert (result[0] if result else None) == verdict
+    if words:
+        assert result is not None and words in result[1]
+
+
+@pytest.mark.parametrize("fee_type, location, amount, created, words", [
+    ("Other", "main_stacks", "5.00", date(2026, 2, 1), "fee type 'Other' is not in the profile's "
+                                                        "select.fee_types_include"),
+    ("Lost item replacement fee", "main_stacks", "50.00", date(2026, 2, 1), "select.fee_types_exclude"),
+    ("Overdue fine", "branch", "5.00", date(2026, 2, 1), "location 'branch' matches none of the profile's "
+                                                          "select.locations_include"),
+    ("Overdue fine", "law_main", "5.00", date(2026, 2, 1), "select.locations_exclude"),
+    ("Overdue fine", "main_stacks", "4.99", date(2026, 2, 1),
+     "not yet eligible: amount 4.99 is below the profile's select.min_amount 5.00"),
+    ("Overdue fine", "main_stacks", "5.00", date(2026, 2, 20),
+     "not yet eligible: created 2026-02-20, younger than the profile's select.min_age_days 14; "
+     "eligible on 2026-03-06"),
+    ("Overdue fine", "main_stacks", "5.00", None, "its Alma creation date is not known"),
+])
+def test_selection_says_why_naming_the_key(fee_type, location, amount, created, words):
+    sel = pf.loads(BASE + SEL, "t").select
+    result = pf.not_billed_because(sel, fee_type=fee_type, location=location, amount=Decimal(amount),
+                                   created=created, today=date(2026, 3, 1))
+    assert result is not None and words in result[1]
+
+
+# -- aggregation -----------------------------------------------------------------------------
+
+def test_aggregate_defaults_to_one_line_per_fine():
+    assert pf.loads(BASE, "t").aggregate == "fine"
+    agg = pf.loads(BASE.replace('separator = "|"', 'separator = "|"\naggregate = "patron"'), "t")
+    assert agg.aggregate == "patron"
+
+
+@pytest.mark.parametrize("aggregate, source, line, key, words", [
+    ('"customer"', "amount", 10, "lines.aggregate", "must be one of fine, patron"),
+    ("true", "amount", 10, "lines.aggregate", "must be str"),
+    ('"patron"', "fine_id", 14, "lines.fields[0].source", "fine_id is one fine's value"),
+    ('"patron"', "description", 14, "lines.fields[0].source", "description is one fine's value"),
+    ('"patron"', "item_code", 14, "lines.fields[0].source", "item_code is one fine's value"),
+])
+def test_aggregate_validation(aggregate, source, line, key, words):
+    text = BASE.replace('separator = "|"', f'separator = "|"\naggregate = {aggregate}') \
+        .replace('source = "amount"', f'source = "{source}"') + '[item_codes]\ndefault = "X"\n'
+    with pytest.raises(pf.ProfileError) as info:
+        pf.loads(text, "a.toml")
+    assert str(info.value).startswith(f"profile a.toml, line {line}: key {key}: ") and words in str(info.value)
+
+
+def _values(**over) -> pf.LineValues:
+    base = dict(emplid="0123456789", amount=Decimal("5.00"), account="LIB", term="2261", fine_id="111",
+                billing_date=date(2026, 3, 2), due_date=date(2026, 4, 25), description="Overdue fine")
+    return pf.LineValues(**{**base, **over})
+
+
+@pytest.mark.parametrize("other, same", [
+    (dict(amount=Decimal("7.25"), fine_id="222", description="Other", item_code="X"), True),  # another fine
+    (dict(emplid="0123456780"), False),  # another patron
+    (dict(account="LAW"), False),  # another account
+    (dict(amount=Decimal("-5.00"), billing_date=None, due_date=None), False),  # a credit: its own line
+    (dict(billing_date=date(2026, 3, 3), due_date=date(2026, 4, 25)), False),  # billed another day
+    (dict(term="2257"), False),
+])
+def test_which_lines_share_a_patron_line(other, same):
+    from bursar.jobs.export import line_group
+
+    assert (line_group(_values()) == line_group(_values(**other))) is same
+    credit = dict(billing_date=None, due_date=None)
+    assert line_group(_values(**credit, amount=Decimal("-1.00"))) == \
+        line_group(_values(**credit, fine_id="9", amount=Decimal("-3.10")))

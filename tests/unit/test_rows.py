@@ -71,3 +71,10 @@ def test_only_a_credit_may_have_a_negative_original_amount():
         parse_fine(fine_row(**{c.ORIGINAL_AMOUNT: "-33.33"}))
     credit = parse_fine(fine_row(**{c.ORIGINAL_AMOUNT: "-33.33", c.FINE_TYPE: "Credit"}))
     assert credit.is_credit and credit.origAmtAlma == Decimal("-33.33")
+
+
+def test_the_user_group_column_is_optional():
+    assert "userGroup" not in parse_fine(fine_row()).item  # no column: nothing stored over what is known
+    assert parse_fine({**fine_row(), c.USER_GROUP: " Staff "}).item["userGroup"] == "Staff"
+    assert parse_fine({**fine_row(), c.USER_GROUP: ""}).item["userGroup"] is None
+    assert c.USER_GROUP not in c.FINES_COLUMNS  # a report without headings keeps the 21 columns
