@@ -30,7 +30,7 @@ from bursar.bursar_file import (
     write_file_atomic,
 )
 from bursar.errors import BursarError, FieldTooWide
-from bursar.money import from_cents
+from tests.unit.amounts import from_cents
 
 # --- golden lines made by the original's formatter, byte for byte (docs/file-format.md §6) -
 

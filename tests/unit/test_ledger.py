@@ -17,7 +17,8 @@ from bursar.ledger import (
     part_balance,
     part_original,
 )
-from bursar.money import ZERO, from_cents
+from bursar.money import ZERO
+from tests.unit.amounts import from_cents
 
 
 def D(text: str | int) -> Decimal:
