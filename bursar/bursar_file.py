@@ -29,16 +29,14 @@ Columns are 1-based and inclusive; Python slices are given alongside.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from bursar import profile
+from bursar import fs, profile
 from bursar.errors import BursarError
 from bursar.money import to_money
 from bursar.profile import BadLine, due_date, term_code  # noqa: F401  (callers use them from here)
@@ -224,10 +222,10 @@ def write_file_atomic(path: Path, lines: Sequence[str], *, line_ending: str = "\
     """Write `lines` (each followed by `line_ending`, the last too) to `path` all at once.
 
     Why: the file is uploaded to the Bursar later; a half-written file must never exist under
-    its real name.  The bytes go to a temporary file in the same directory, are fsynced, get
-    mode 0600 (fines data is personal), and are renamed over `path` (atomic on POSIX); then the
-    directory is fsynced so the rename survives a crash.  On any error the temporary file is
-    removed and `path` is untouched.  Returns the number of bytes written."""
+    its real name.  `fs.atomic_file` writes it: a temporary file in the same directory, mode
+    0600 (fines data is personal), fsynced, renamed over `path` (atomic on POSIX), the directory
+    fsynced so the rename survives a crash.  On any error the temporary file is removed and
+    `path` is untouched.  Returns the number of bytes written."""
     path = Path(path)
     for line in lines:
         if "\n" in line or "\r" in line:
@@ -236,35 +234,10 @@ def write_file_atomic(path: Path, lines: Sequence[str], *, line_ending: str = "\
         data = "".join(line + line_ending for line in lines).encode(encoding)
     except UnicodeEncodeError:
         raise BadLine(f"a line for {path.name} has a character that is not {encoding.upper()}") from None
-    tmp_name: str | None = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600)
+        with fs.atomic_file(path) as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
-        _fsync_dir(path.parent)
     except OSError as exc:
         raise BursarError(f"could not write {path}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp_name is not None:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
     return len(data)
 
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist a rename in `directory` (best effort where directories cannot be opened)."""
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
