@@ -97,7 +97,7 @@ class Effects:
         from .backup import create_backup
         from .s3 import s3_target
 
-        return create_backup(settings.db_uri, settings.backups_dir, now=now, keep=settings.backups_keep,
+        return create_backup(settings.db.uri, settings.backups_dir, now=now, keep=settings.backups_keep,
                              s3=s3_target(settings))
 
     def restore(self, settings: Any, chosen: Any, now: Any) -> tuple[bool, Any]:
@@ -105,7 +105,7 @@ class Effects:
         from .backup import restore_backup
         from .s3 import s3_target
 
-        return True, restore_backup(settings.db_uri, chosen, settings.backups_dir, now=now, s3=s3_target(settings))
+        return True, restore_backup(settings.db.uri, chosen, settings.backups_dir, now=now, s3=s3_target(settings))
 
     def close(self) -> None:
         return None
@@ -202,7 +202,7 @@ class DryRunEffects(Effects):
         from .backup import create_backup
         from .s3 import s3_target
 
-        made, key = create_backup(settings.db_uri, settings.backups_dir, now=now, keep=settings.backups_keep,
+        made, key = create_backup(settings.db.uri, settings.backups_dir, now=now, keep=settings.backups_keep,
                                   s3=s3_target(settings), dry_run=True)
         self._note(f"would write {made.path}" + (f" and copy it to S3 as {key}" if key else ""))
         return made, key

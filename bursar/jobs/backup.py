@@ -56,7 +56,7 @@ def _facts_before(settings: Settings, summary: Summary) -> dict | None:
     from .rollforward import capture
 
     try:
-        store = open_store(settings.db_uri, create=False)
+        store = open_store(settings.db, create=False)
         try:
             return capture(store)
         finally:
@@ -71,7 +71,7 @@ def _roll_forward(settings: Settings, chosen: Backup, before: dict | None, now: 
     from . import rollforward
     from .context import JobContext
 
-    ctx = JobContext(settings=settings, store=open_store(settings.db_uri), now=now)
+    ctx = JobContext(settings=settings, store=open_store(settings.db), now=now)
     try:
         rollforward.begin(ctx.store, backup=chosen.name, before=before, now=now)
         if rollforward.roll_forward(ctx, summary):
