@@ -17,7 +17,6 @@ run runs the very code of a real run, so what it prints is what the real run wil
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
@@ -63,8 +62,8 @@ class Effects:
         return bf.write_file_atomic(path, lines, line_ending=line_ending, encoding=encoding)
 
     def move(self, source: Path, target: Path) -> None:
-        """Move one of our files (an export into its archive, a stale file aside)."""
-        os.replace(source, target)
+        """Move one of our files (an export into its archive, a stale file aside), durably."""
+        fs.move(source, target)
 
     def remove_leftovers(self, find: Callable[..., list[Path]], *args: Any) -> list[Path]:
         """Remove what a killed run left (`find` removes and returns the paths)."""
@@ -97,7 +96,7 @@ class Effects:
         from .backup import create_backup
         from .s3 import s3_target
 
-        return create_backup(settings.db.uri, settings.backups_dir, now=now, keep=settings.backups_keep,
+        return create_backup(settings.db, settings.backups_dir, now=now, keep=settings.backups_keep,
                              s3=s3_target(settings))
 
     def restore(self, settings: Any, chosen: Any, now: Any) -> tuple[bool, Any]:
@@ -105,7 +104,7 @@ class Effects:
         from .backup import restore_backup
         from .s3 import s3_target
 
-        return True, restore_backup(settings.db.uri, chosen, settings.backups_dir, now=now, s3=s3_target(settings))
+        return True, restore_backup(settings.db, chosen, settings.backups_dir, now=now, s3=s3_target(settings))
 
     def close(self) -> None:
         return None
@@ -202,7 +201,7 @@ class DryRunEffects(Effects):
         from .backup import create_backup
         from .s3 import s3_target
 
-        made, key = create_backup(settings.db.uri, settings.backups_dir, now=now, keep=settings.backups_keep,
+        made, key = create_backup(settings.db, settings.backups_dir, now=now, keep=settings.backups_keep,
                                   s3=s3_target(settings), dry_run=True)
         self._note(f"would write {made.path}" + (f" and copy it to S3 as {key}" if key else ""))
         return made, key

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from ..backup import CHOOSE_COUNT, Backup, BackupError, list_backups, pick_backup
+from ..backup import CHOOSE_COUNT, Backup, list_backups, pick_backup
 from ..effects import Effects
-from ..errors import BursarError, UsageError
+from ..errors import BackupError, BursarError, UsageError
 from ..s3 import s3_target
 from ..settings import Settings
 from ..summary import Summary

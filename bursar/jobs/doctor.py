@@ -412,7 +412,7 @@ def _os_reason(exc: BaseException) -> str:
 
 
 def _s3(settings: Settings) -> Check:
-    from ..backup import BackupError
+    from ..errors import BackupError
     from ..s3 import delete, s3_target, upload_verified
 
     target = s3_target(settings)
