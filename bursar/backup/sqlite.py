@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import sqlite3
 import tempfile
@@ -132,16 +131,15 @@ def stage(archive_path: Path, db: Path, label: str) -> Path:
 
 
 def swap_in(staged: Path, db: Path, label: str) -> None:
-    """Replace the database with the staged file: 0600, fsynced, the old WAL folded in first,
-    one rename, and no stale companion left to be applied to the new file."""
+    """Replace the database with the staged file: the old WAL folded in first, then 0600,
+    fsynced, one rename (`fs.publish`), and no stale companion left to be applied to the new
+    file."""
     with files.os_errors(f"restoring {db}"):
-        os.chmod(staged, fs.FILE_MODE)
-        fs.fsync_file(staged)
         if db.exists():
             _quiesce(db)
-        os.replace(staged, db)
+        fs.publish(staged, db)
         files.remove_sidecars(db)
-        fs.fsync_dir(db.parent)
+        fs.fsync_dir(db.parent)  # the companions' removal, too
     log.debug("restored %s from %s", db, label)
 
 
