@@ -158,9 +158,9 @@ def _read_only(render: Callable[..., str], *, with_settings: bool = False, **fla
     def run(args: argparse.Namespace, settings: Settings) -> str:
         from bursar.store import find_store, no_store
 
-        store = find_store(settings.db_uri, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
+        store = find_store(settings.db, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
         if store is None:
-            raise no_store(settings.db_uri)
+            raise no_store(settings.db)
         try:
             extra: dict[str, object] = {"settings": settings} if with_settings else {}
             return render(store, **{k: getattr(args, v) for k, v in flags.items()}, **extra)
@@ -218,7 +218,7 @@ def _migrate(args: argparse.Namespace, dispatch: Dispatch) -> Summary:
     from bursar.store.migrate import run
 
     settings = dispatch.settings
-    return run(settings.db_uri, args.to, money=settings.get("BURSAR_MONGO_MONEY") or "auto",
+    return run(settings.db, args.to, money=settings.get("BURSAR_MONGO_MONEY") or "auto",
                dry_run=dispatch.dry_run)
 
 
@@ -544,17 +544,17 @@ NEEDS_A_STORE = frozenset({"exportBurs", "sftpToBurs", "importAlmaPayments", "pa
 def _refuse_a_missing_store(command: Command, args: argparse.Namespace, settings: Settings) -> None:
     """A missing SQLite store, or a file that is not one, is named before anything is created
     or changed (MongoDB is checked when the store is opened: that needs the server)."""
-    from bursar.store import no_store, sqlite_path
+    from bursar.store import no_store
 
-    if not settings.db_uri.strip().lower().startswith("sqlite:"):
+    path = settings.db.path
+    if path is None:
         return
-    path = sqlite_path(settings.db_uri)
     if path.is_file() and path.stat().st_size > 0:
         from bursar.store.sqlite import refuse_foreign
 
         refuse_foreign(path)
     elif command.name in NEEDS_A_STORE and not args.dry_run:
-        raise no_store(settings.db_uri)
+        raise no_store(settings.db)
 
 
 def _run_mutating(command: Command, args: argparse.Namespace, settings: Settings) -> int:

@@ -17,7 +17,7 @@ from datetime import datetime
 from bursar.effects import DryRunEffects, Effects
 from bursar.jobs.context import JobContext
 from bursar.settings import Settings
-from bursar.store import Store, find_store, no_store, open_store, store_location
+from bursar.store import Store, find_store, no_store, open_store
 
 CREATES_STORE = frozenset({"importAlmaFines", "today"})
 
@@ -43,9 +43,9 @@ class Dispatch:
     def open_store(self) -> Store:
         s = self.settings
         money = s.get("BURSAR_MONGO_MONEY") or "auto"
-        store = find_store(s.db_uri, money=money)
+        store = find_store(s.db, money=money)
         if store is None:
-            where = store_location(s.db_uri)
+            where = s.db.location
             if self.dry_run:
                 from bursar.store.overlay import EmptyStore
 
@@ -53,9 +53,9 @@ class Dispatch:
                 store = EmptyStore()  # type: ignore[assignment]
             elif self.command in CREATES_STORE:
                 self.notices.append(f"no pyBursar database at {where}: starting a new one")
-                store = open_store(s.db_uri, money=money)
+                store = open_store(s.db, money=money)
             else:
-                raise no_store(s.db_uri)
+                raise no_store(s.db)
         if self.dry_run:
             from bursar.store.overlay import OverlayStore
 

@@ -17,7 +17,6 @@ run runs the very code of a real run, so what it prints is what the real run wil
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
@@ -26,10 +25,30 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bursar.errors import BursarError
 from bursar.profile import mark_invisible
 from bursar.rules import bursar_file as bf
 from bursar.runtime import fs
 from bursar.runtime.summary import Summary
+
+
+def write_file_atomic(path: Path, lines: Sequence[str], *, line_ending: str = "\n",
+                      encoding: str = "ascii") -> int:
+    """Write an export file's lines (`bf.file_bytes`) to `path` all at once; the bytes written.
+
+    Why: the file is uploaded to the Bursar later; a half-written file must never exist under
+    its real name.  `fs.atomic_file` writes it: a temporary file in the same directory, mode
+    0600 (fines data is personal), fsynced, renamed over `path` (atomic on POSIX), the directory
+    fsynced so the rename survives a crash.  On any error the temporary file is removed and
+    `path` is untouched."""
+    path = Path(path)
+    data = bf.file_bytes(lines, line_ending=line_ending, encoding=encoding, name=path.name)
+    try:
+        with fs.atomic_file(path) as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise BursarError(f"could not write {path}: {exc.strerror or exc}") from exc
+    return len(data)
 
 
 class Effects:
@@ -60,11 +79,11 @@ class Effects:
     def write_export(self, path: Path, lines: Sequence[str], line_ending: str = "\n",
                      encoding: str = "ascii", preview: bool = False) -> int:
         """`preview` (a profile preview) only changes how a dry run shows the lines."""
-        return bf.write_file_atomic(path, lines, line_ending=line_ending, encoding=encoding)
+        return write_file_atomic(path, lines, line_ending=line_ending, encoding=encoding)
 
     def move(self, source: Path, target: Path) -> None:
-        """Move one of our files (an export into its archive, a stale file aside)."""
-        os.replace(source, target)
+        """Move one of our files (an export into its archive, a stale file aside), durably."""
+        fs.move(source, target)
 
     def remove_leftovers(self, find: Callable[..., list[Path]], *args: Any) -> list[Path]:
         """Remove what a killed run left (`find` removes and returns the paths)."""
@@ -97,7 +116,7 @@ class Effects:
         from bursar.backup import create_backup
         from bursar.clients.s3 import s3_target
 
-        return create_backup(settings.db_uri, settings.backups_dir, now=now, keep=settings.backups_keep,
+        return create_backup(settings.db, settings.backups_dir, now=now, keep=settings.backups_keep,
                              s3=s3_target(settings))
 
     def restore(self, settings: Any, chosen: Any, now: Any) -> tuple[bool, Any]:
@@ -105,7 +124,7 @@ class Effects:
         from bursar.backup import restore_backup
         from bursar.clients.s3 import s3_target
 
-        return True, restore_backup(settings.db_uri, chosen, settings.backups_dir, now=now, s3=s3_target(settings))
+        return True, restore_backup(settings.db, chosen, settings.backups_dir, now=now, s3=s3_target(settings))
 
     def close(self) -> None:
         return None
@@ -158,7 +177,7 @@ class DryRunEffects(Effects):
     def write_export(self, path: Path, lines: Sequence[str], line_ending: str = "\n",
                      encoding: str = "ascii", preview: bool = False) -> int:
         copy = self.scratch() / f"{len(self._written)}-{path.name}"
-        size = bf.write_file_atomic(copy, lines, line_ending=line_ending, encoding=encoding)
+        size = write_file_atomic(copy, lines, line_ending=line_ending, encoding=encoding)
         self._written[path] = copy
         marks = ", spaces as ·, tabs as →, line ends as ↵" if preview else ""
         self._note(f"would write {path} ({len(lines)} lines{marks}):")
@@ -202,7 +221,7 @@ class DryRunEffects(Effects):
         from bursar.backup import create_backup
         from bursar.clients.s3 import s3_target
 
-        made, key = create_backup(settings.db_uri, settings.backups_dir, now=now, keep=settings.backups_keep,
+        made, key = create_backup(settings.db, settings.backups_dir, now=now, keep=settings.backups_keep,
                                   s3=s3_target(settings), dry_run=True)
         self._note(f"would write {made.path}" + (f" and copy it to S3 as {key}" if key else ""))
         return made, key

@@ -4,6 +4,11 @@ Every error carries a one-line, human message: what went wrong and where.  Secre
 into a message.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -49,6 +54,27 @@ class ReportError(BursarError):
 
 class SftpError(BursarError):
     """An SFTP connection, host-key check, transfer or verification failed."""
+
+
+class _MadeBackup(Protocol):
+    """What a BackupError says about a finished local backup (a bursar.backup.Backup)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def size(self) -> int: ...
+
+
+class BackupError(BursarError):
+    """A backup could not be made, listed, uploaded, validated or restored.
+
+    `backup` is set when a local backup was completed before the failure (an S3 upload that
+    failed), so the caller can still report where it is."""
+
+    def __init__(self, message: str, *, backup: _MadeBackup | None = None):
+        super().__init__(message)
+        self.backup = backup
 
 
 class FieldTooWide(BursarError):

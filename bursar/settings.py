@@ -37,6 +37,7 @@ from bursar.errors import SettingsError
 from bursar.profile import DEFAULT_PROFILE, Profile
 from bursar.profile import builtin as builtin_profile
 from bursar.profile import load as load_profile
+from bursar.store.target import DbTarget, parse_db_uri, uri_secrets
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class SftpSettings:
 @dataclass(frozen=True)
 class Settings:
     values: Mapping[str, str | None] = field(repr=False)
-    db_uri: str = field(repr=False)
+    db: DbTarget  # BURSAR_DB_URI, parsed (its repr leaves out the URI, which may hold a password)
     alma_api_url: str
     import_since: datetime
     import_overlap_days: int
@@ -220,8 +221,6 @@ class Settings:
 def secret_values_in(values: Mapping[str, str | None]) -> list[str]:
     """Every secret in a mapping of settings (or the process environment): the secret settings
     and the password in BURSAR_DB_URI (raw and decoded)."""
-    from bursar.store import uri_secrets
-
     found = [v for s in SETTINGS if s.secret and (v := values.get(s.name))]
     if values.get("BURSAR_DB_URI"):
         found += uri_secrets(str(values["BURSAR_DB_URI"]))
@@ -356,7 +355,7 @@ def _validate(raw: dict[str, str | None], base: Path) -> Settings:
     _check_notifications(raw)
     return Settings(
         values=raw,
-        db_uri=str(raw["BURSAR_DB_URI"]),
+        db=parse_db_uri(str(raw["BURSAR_DB_URI"]), base=base),
         alma_api_url=api_url,
         import_since=since.replace(tzinfo=None),
         import_overlap_days=integer("ALMA_IMPORT_OVERLAP_DAYS", 0, 3650),

@@ -17,14 +17,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from bursar.backup import BackupError
+from bursar.errors import BackupError
+from bursar.runtime import fs
 
 _CHUNK = 1 << 20
 _MAX_SINGLE_PUT = 5 * 1024**3  # S3's limit for one PUT
@@ -169,19 +169,17 @@ def delete(target: S3Target, key: str) -> None:
 
 
 def download(target: S3Target, key: str, dest: Path) -> None:
-    """Fetch one object to `dest` (a temporary file first, renamed when complete and the
-    size matches), so a broken transfer never leaves a half file under the real name."""
+    """Fetch one object to `dest` (`fs.atomic_file`: a 0600 temporary file first, renamed when
+    complete and the size matches), so a broken transfer never leaves a half file under the real
+    name."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     where = target.describe(key)
     client = _client(target)
+    opened = False
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=".pybursar-tmp-", suffix=".download", dir=dest.parent)
-    except OSError as e:
-        raise BackupError(f"cannot write the download of {where} in {dest.parent}: {e.strerror or e}") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with fs.atomic_file(dest, prefix=".pybursar-tmp-", suffix=".download") as f:
+            opened = True
             try:
                 response = client.get_object(Bucket=target.bucket, Key=key)
                 expected = response.get("ContentLength")
@@ -190,13 +188,9 @@ def download(target: S3Target, key: str, dest: Path) -> None:
             except (BotoCoreError, ClientError) as e:
                 raise _failed(f"S3 download of {where}", e) from None
             f.flush()
-            os.fsync(f.fileno())
-        got = tmp.stat().st_size
-        if expected is not None and got != expected:
-            raise BackupError(f"S3 download of {where} incomplete: {got} of {expected} bytes")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, dest)
+            got = os.fstat(f.fileno()).st_size
+            if expected is not None and got != expected:
+                raise BackupError(f"S3 download of {where} incomplete: {got} of {expected} bytes")
     except OSError as e:
-        raise BackupError(f"cannot write the download of {where} to {dest}: {e.strerror or e}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        what = f"to {dest}" if opened else f"in {dest.parent}"
+        raise BackupError(f"cannot write the download of {where} {what}: {e.strerror or e}") from None

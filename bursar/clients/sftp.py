@@ -25,7 +25,6 @@ import os
 import posixpath
 import re
 import stat
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from paramiko.message import Message
 from paramiko.sftp import _VERSION, CMD_INIT, CMD_VERSION, SFTPError  # type: ignore[attr-defined]
 
 from bursar.errors import SettingsError, SftpError
-from bursar.runtime import crash
+from bursar.runtime import crash, fs
 
 __all__ = ["RemoteFile", "SftpEndpoint", "SftpSession", "connect"]
 
@@ -518,47 +517,32 @@ class SftpSession:
         """Copy ``name`` to ``local`` atomically; returns the size.  The server is not changed.
 
         The bytes go to a temporary file next to ``local`` which is checked against the
-        remote size, fsynced, made 0600 and renamed into place; on failure nothing new is
-        left at ``local`` and no temporary file remains.
+        remote size, fsynced, made 0600 and renamed into place (``fs.atomic_file``); on
+        failure nothing new is left at ``local`` and no temporary file remains.
         """
         path = self._path(name)
         with self._errors(f"checking {path}"):
             remote_size = int(self._sftp.stat(path).st_size or 0)
+        opened = False
         try:
-            fd, temp_name = tempfile.mkstemp(
-                dir=local.parent, prefix=f".{local.name}.", suffix=".part"
-            )
-        except OSError as e:
-            raise SftpError(
-                f"{self.endpoint.label}: cannot write in {local.parent}: "
-                f"{e.strerror or type(e).__name__}"
-            ) from None
-        temp = Path(temp_name)
-        try:
-            with os.fdopen(fd, "wb") as out:
+            with fs.atomic_file(local, suffix=".part") as out:
+                opened = True
                 with self._errors(f"downloading {path}"):
                     # No prefetch: paramiko's prefetch thread dies with an unhandled
                     # exception when the connection drops; payment files are small.
                     received = self._sftp.getfo(path, out, prefetch=False)
                 out.flush()
-                os.fsync(out.fileno())
-            written = temp.stat().st_size
-            if received != remote_size or written != remote_size:
-                raise SftpError(
-                    f"{self.endpoint.label}: verification failed for {path}: the server "
-                    f"reported {remote_size} bytes, {written} arrived"
-                )
-            os.chmod(temp, 0o600)
-            os.replace(temp, local)
-            _fsync_dir(local.parent)
-        except BaseException as e:
-            temp.unlink(missing_ok=True)
-            if isinstance(e, OSError):
-                raise SftpError(
-                    f"{self.endpoint.label}: cannot write {local}: "
-                    f"{e.strerror or type(e).__name__}"
-                ) from None
-            raise
+                written = os.fstat(out.fileno()).st_size
+                if received != remote_size or written != remote_size:
+                    raise SftpError(
+                        f"{self.endpoint.label}: verification failed for {path}: the server "
+                        f"reported {remote_size} bytes, {written} arrived"
+                    )
+        except OSError as e:
+            where = f"write {local}" if opened else f"write in {local.parent}"
+            raise SftpError(
+                f"{self.endpoint.label}: cannot {where}: {e.strerror or type(e).__name__}"
+            ) from None
         return remote_size
 
     def remove(self, name: str) -> None:
@@ -628,18 +612,3 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(65536), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable on POSIX; harmless to skip where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from bursar.backup import CHOOSE_COUNT, Backup, BackupError, list_backups, pick_backup
+from bursar.backup import CHOOSE_COUNT, Backup, list_backups, pick_backup
 from bursar.clients.s3 import s3_target
 from bursar.effects import Effects
-from bursar.errors import BursarError, UsageError
+from bursar.errors import BackupError, BursarError, UsageError
 from bursar.runtime.summary import Summary
 from bursar.settings import Settings
 
@@ -56,7 +56,7 @@ def _facts_before(settings: Settings, summary: Summary) -> dict | None:
     from bursar.store import open_store
 
     try:
-        store = open_store(settings.db_uri, create=False)
+        store = open_store(settings.db, create=False)
         try:
             return capture(store)
         finally:
@@ -71,7 +71,7 @@ def _roll_forward(settings: Settings, chosen: Backup, before: dict | None, now: 
     from bursar.jobs.context import JobContext
     from bursar.store import open_store
 
-    ctx = JobContext(settings=settings, store=open_store(settings.db_uri), now=now)
+    ctx = JobContext(settings=settings, store=open_store(settings.db), now=now)
     try:
         rollforward.begin(ctx.store, backup=chosen.name, before=before, now=now)
         if rollforward.roll_forward(ctx, summary):

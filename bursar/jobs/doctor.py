@@ -412,8 +412,8 @@ def _os_reason(exc: BaseException) -> str:
 
 
 def _s3(settings: Settings) -> Check:
-    from bursar.backup import BackupError
     from bursar.clients.s3 import delete, s3_target, upload_verified
+    from bursar.errors import BackupError
 
     target = s3_target(settings)
     if target is None:
@@ -475,11 +475,11 @@ def _notifications(settings: Settings, notify: bool) -> Iterator[Check]:
 
 
 def _store(settings: Settings) -> Check:
-    from bursar.store import find_store, sqlite_path, store_location
+    from bursar.store import find_store
 
-    where = store_location(settings.db_uri)
+    where = settings.db.location
     try:
-        store = find_store(settings.db_uri, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
+        store = find_store(settings.db, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
     except (SettingsError, StoreError) as exc:
         return Check(False, f"store: {exc}", "check BURSAR_DB_URI")
     if store is None:
@@ -489,7 +489,7 @@ def _store(settings: Settings) -> Check:
     try:
         fines, exports = store.count("fines"), store.count("burs_exports")
         if store.engine == "sqlite":
-            version = _sqlite_version(sqlite_path(settings.db_uri))
+            version = _sqlite_version(settings.db.sqlite_file)
             kind = f"SQLite, pyBursar layout version {version}"
         else:
             kind = f"MongoDB in the original's layout, money stored as {getattr(store, 'money_type', '?')}"

@@ -58,9 +58,9 @@ MONEY_ROWS_SKIPPED_FOR_GOOD = ("closed in Alma", "nothing owed")  # money the Bu
 
 def run_command(settings: Settings, *, live: bool = False) -> Summary:
     """The read-only `reconcile` command: opens an existing store only (never creates one)."""
-    store = find_store(settings.db_uri, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
+    store = find_store(settings.db, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
     if store is None:
-        raise no_store(settings.db_uri)
+        raise no_store(settings.db)
     with JobContext(settings=settings, store=store, now=settings.now()) as ctx:
         summary = run(ctx, live=live)
     summary.stamp(host=socket.gethostname(), started=ctx.now)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bursar.clients.notify import scrub
 from bursar.runtime.summary import Summary
-from bursar.store import Store, find_store, no_store, sqlite_path, store_location
+from bursar.store import DbTarget, Store, find_store, no_store
 
 if TYPE_CHECKING:
     from bursar.settings import Settings
@@ -58,7 +58,7 @@ def record_run(settings: Settings, command: str, *, started: datetime, finished:
     if command in NOT_RECORDED:
         return None
     try:
-        store = find_store(settings.db_uri, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
+        store = find_store(settings.db, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
     except Exception:  # noqa: BLE001 - a store that cannot be opened: the run's own error says why
         return None
     if store is None:
@@ -95,9 +95,9 @@ def run_document(command: str, *, started: datetime, finished: datetime, exit_co
 
 def status(settings: Settings, *, as_json: bool = False) -> str:
     """The status report (text, or JSON with the same content)."""
-    store = find_store(settings.db_uri, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
+    store = find_store(settings.db, money=settings.get("BURSAR_MONGO_MONEY") or "auto")
     if store is None:
-        raise no_store(settings.db_uri)
+        raise no_store(settings.db)
     try:
         report = gather(settings, store, settings.now())
     finally:
@@ -166,8 +166,8 @@ def gather(settings: Settings, store: Store, now: datetime) -> dict[str, Any]:
 
     return {
         "generated": now.isoformat(timespec="seconds"),
-        "database": {"location": store_location(settings.db_uri), "engine": store.engine,
-                     "size_bytes": database_size(settings.db_uri, store)},
+        "database": {"location": settings.db.location, "engine": store.engine,
+                     "size_bytes": database_size(settings.db, store)},
         "running": lock_holder(settings.lock_file),
         "commands": commands,
         "today": today,
@@ -179,10 +179,10 @@ def gather(settings: Settings, store: Store, now: datetime) -> dict[str, Any]:
     }
 
 
-def database_size(uri: str, store: Store) -> int | None:
+def database_size(target: DbTarget, store: Store) -> int | None:
     """Bytes on disk: the SQLite file with its WAL; MongoDB's storage size from dbStats."""
-    if store.engine == "sqlite":
-        path = sqlite_path(uri)
+    if target.path is not None:
+        path = target.path
         return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.is_file())
     db = getattr(store, "_db", None)  # the engine's database handle: dbStats has no Store method
     try:

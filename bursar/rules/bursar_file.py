@@ -29,17 +29,13 @@ Columns are 1-based and inclusive; Python slices are given alongside.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 from bursar import profile
-from bursar.errors import BursarError
 from bursar.profile import BadLine, due_date, term_code  # noqa: F401  (callers use them from here)
 from bursar.rules.money import to_money
 
@@ -219,52 +215,17 @@ def export_ids(prefix: str, names: Iterable[str]) -> set[int]:
     return {p.export_id for p in (parse_file_name(prefix, n) for n in names) if p is not None}
 
 
-def write_file_atomic(path: Path, lines: Sequence[str], *, line_ending: str = "\n",
-                      encoding: str = "ascii") -> int:
-    """Write `lines` (each followed by `line_ending`, the last too) to `path` all at once.
+def file_bytes(lines: Sequence[str], *, line_ending: str = "\n", encoding: str = "ascii",
+               name: str = "the file") -> bytes:
+    """The bytes of an export file: each line followed by `line_ending`, the last too.
 
-    Why: the file is uploaded to the Bursar later; a half-written file must never exist under
-    its real name.  The bytes go to a temporary file in the same directory, are fsynced, get
-    mode 0600 (fines data is personal), and are renamed over `path` (atomic on POSIX); then the
-    directory is fsynced so the rename survives a crash.  On any error the temporary file is
-    removed and `path` is untouched.  Returns the number of bytes written."""
-    path = Path(path)
+    A line with a line break in it, or a character the encoding cannot carry, is refused
+    (`BadLine`): the Bursar reads one record per line.  Writing the bytes is an effect
+    (`bursar.effects.write_file_atomic`)."""
     for line in lines:
         if "\n" in line or "\r" in line:
             raise BadLine("a file line must not contain a line break")
     try:
-        data = "".join(line + line_ending for line in lines).encode(encoding)
+        return "".join(line + line_ending for line in lines).encode(encoding)
     except UnicodeEncodeError:
-        raise BadLine(f"a line for {path.name} has a character that is not {encoding.upper()}") from None
-    tmp_name: str | None = None
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        raise BursarError(f"could not write {path}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp_name is not None:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
-    return len(data)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist a rename in `directory` (best effort where directories cannot be opened)."""
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+        raise BadLine(f"a line for {name} has a character that is not {encoding.upper()}") from None

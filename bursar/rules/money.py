@@ -82,13 +82,6 @@ def to_cents(m: Decimal) -> int:
     return int(to_money(m).scaleb(2))
 
 
-def from_cents(c: int) -> Decimal:
-    """The two-place Decimal for an integer number of cents."""
-    if isinstance(c, bool) or not isinstance(c, int):
-        raise TypeError(f"cents must be an int, not {type(c).__name__}")
-    return to_money(Decimal(c).scaleb(-2))
-
-
 def fmt(m: Decimal) -> str:
     """Two-place text of an amount ("12.34", "-4.50"); for messages and logs."""
     return f"{to_money(m):f}"

@@ -11,6 +11,7 @@ them), and only names it creates itself:
 | exportBurs        | EXPORTS_DIR   | `.<export file name>.<8 random>.tmp`              |
 | importAlmaPayments| PAYMENTS_DIR  | `.<payments file name>.<8 random>.part`           |
 | backupDB, restores| BACKUPS_DIR   | `.pybursar-tmp-<8 random><suffix>` (and -journal) |
+| restores from S3  | BACKUPS_DIR   | `.pybursar-tmp-<8 random>.download`               |
 | restores          | the db folder | `.pybursar-tmp-<8 random>.restore`                |
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 log = logging.getLogger("bursar")
 
 _RANDOM = r"[a-z0-9_]{8}"  # what tempfile.mkstemp puts between prefix and suffix
-BACKUP_TMP = re.compile(rf"^\.pybursar-tmp-{_RANDOM}\.(sqlite3|sqlite\.gz|archive\.gz|restore|sqlite|archive)"
+BACKUP_TMP = re.compile(rf"^\.pybursar-tmp-{_RANDOM}\.(sqlite3|sqlite\.gz|archive\.gz|restore|sqlite|archive|download)"
                         r"(-journal|-wal|-shm)?$")
 _EXPORT_TMP = re.compile(rf"^\.(?P<name>.+)\.{_RANDOM}\.tmp$")
 _PAYMENT_TMP = re.compile(rf"^\.(?P<name>.+)\.{_RANDOM}\.part$")

@@ -129,7 +129,7 @@ def run_demo(folder: Path, *, days: int = 3) -> str:
 
 def _today(settings: settings_mod.Settings) -> str:
     try:
-        with JobContext(settings=settings, store=open_store(settings.db_uri), now=settings.now()) as ctx:
+        with JobContext(settings=settings, store=open_store(settings.db), now=settings.now()) as ctx:
             return today.run_chain("today", today.TODAY, ctx).render()
     except today.ChainFailed as exc:
         return exc.summary.render() + f"\n  error: {exc}"

@@ -1,89 +1,59 @@
-"""Open the configured store from `BURSAR_DB_URI`.
+"""Open the configured store, a `DbTarget` (BURSAR_DB_URI parsed once by the settings).
 
 The rest of the program only sees the `Store` protocol; which engine runs is decided here,
-once, from the URI's scheme.  Messages never echo a password from the URI (`redact_uri`).
+once, from the target's engine.  Messages never echo a password from the URI (`redact_uri`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from bursar.errors import SettingsError, StoreError
 from bursar.store.base import Doc, Store, Where
 from bursar.store.schema import INT, STR
+from bursar.store.target import DbTarget, db_target, parse_db_uri, redact_uri, uri_secrets
 
-__all__ = ["Doc", "Store", "Where", "find_store", "no_store", "open_store", "redact_uri", "store_location"]
+__all__ = ["DbTarget", "Doc", "Store", "Where", "db_target", "find_store", "no_store", "open_store",
+           "parse_db_uri", "redact_uri", "store_location", "uri_secrets"]
 
-_SETTING = "BURSAR_DB_URI"
 MONEY_SETTINGS = ("auto", "double", "decimal128")  # BURSAR_MONGO_MONEY
 
-# scheme://user:password@...  (the password runs to the last "@" before any query string)
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-# ?...&tlsCertificateKeyFilePassword=secret&...
-_QUERY_SECRET = re.compile(r"([?&][^=&]*password[^=&]*=)[^&]*", re.IGNORECASE)
 
+def open_store(target: DbTarget | str, *, money: str = "auto", create: bool = True) -> Store:
+    """Open the store the target names (a URI is parsed first: `parse_db_uri`).
 
-def redact_uri(uri: str) -> str:
-    """The URI with any password replaced by "***", safe for messages and logs."""
-    m = _SCHEME.match(uri)
-    if not m:
-        return _QUERY_SECRET.sub(r"\1***", uri)
-    head, rest = uri[: m.end()], uri[m.end() :]
-    query_at = rest.find("?")
-    authority_end = len(rest) if query_at < 0 else query_at
-    at = rest.rfind("@", 0, authority_end)
-    if at >= 0:
-        userinfo = rest[:at]
-        if ":" in userinfo:
-            rest = userinfo.split(":", 1)[0] + ":***" + rest[at:]
-    return head + _QUERY_SECRET.sub(r"\1***", rest)
-
-
-def open_store(uri: str, *, money: str = "auto", create: bool = True) -> Store:
-    """Open the store the URI names.
-
-    `sqlite:///relative/path.sqlite3` (relative to the cwd), `sqlite:////abs/path.sqlite3`,
-    `mongodb://host:port/dbname` or `mongodb+srv://...`.  A malformed URI is a SettingsError
-    (exit 2) naming BURSAR_DB_URI; a store that cannot be reached is a StoreError (exit 1).
-    `money` is BURSAR_MONGO_MONEY (auto | double | decimal128: how MongoDB stores money; see
-    bursar.store.mongo).  `create=False` opens only what exists: a missing SQLite file is a
-    StoreError, and no MongoDB indexes are created.
+    A malformed URI is a SettingsError (exit 2) naming BURSAR_DB_URI; a store that cannot be
+    reached is a StoreError (exit 1).  `money` is BURSAR_MONGO_MONEY (auto | double |
+    decimal128: how MongoDB stores money; see bursar.store.mongo).  `create=False` opens only
+    what exists: a missing SQLite file is a StoreError, and no MongoDB indexes are created.
     """
-    uri = (uri or "").strip()
     if money not in MONEY_SETTINGS:
         raise SettingsError(f"BURSAR_MONGO_MONEY must be auto, double or decimal128, got {money!r}")
-    lower = uri.lower()
-    if lower.startswith("sqlite:"):
-        path = sqlite_path(uri)
-        if not create and not path.is_file():
-            raise StoreError(f"the SQLite file {path.absolute()} does not exist")
+    target = db_target(target)
+    if target.path is not None:
+        if not create and not target.path.is_file():
+            raise StoreError(f"the SQLite file {target.path} does not exist")
         from bursar.store.sqlite import SqliteStore
 
-        return SqliteStore(path)
-    if lower.startswith("mongodb://") or lower.startswith("mongodb+srv://"):
-        from bursar.store.mongo import MongoStore
+        return SqliteStore(target.path)
+    from bursar.store.mongo import MongoStore
 
-        return MongoStore(uri, money=money, create=create)
-    scheme = uri.split(":", 1)[0] if ":" in uri else ""
-    what = f"unknown scheme '{scheme}'" if scheme else "no scheme"
-    raise SettingsError(f"{_SETTING} is not usable ({what}): expected sqlite:///PATH or mongodb://HOST:PORT/DBNAME")
+    return MongoStore(target.uri, money=money, create=create)
 
 
-def find_store(uri: str, *, money: str = "auto") -> Store | None:
-    """The existing pyBursar store the URI names, opened without creating anything, or None
+def find_store(target: DbTarget | str, *, money: str = "auto") -> Store | None:
+    """The existing pyBursar store the target names, opened without creating anything, or None
     when there is none (no SQLite file; a MongoDB database without any of our documents)."""
-    if (uri or "").strip().lower().startswith("sqlite:"):
-        if not sqlite_path(uri).is_file():
+    target = db_target(target)
+    if target.path is not None:
+        if not target.path.is_file():
             return None
-        return open_store(uri, money=money, create=False)
-    store = open_store(uri, money=money, create=False)
+        return open_store(target, money=money, create=False)
+    store = open_store(target, money=money, create=False)
     from bursar.store.schema import ORIGINAL_COLLECTIONS
 
     if any(store.count(coll) for coll in (*ORIGINAL_COLLECTIONS, "meta")):
@@ -92,28 +62,14 @@ def find_store(uri: str, *, money: str = "auto") -> Store | None:
     return None
 
 
-def store_location(uri: str) -> str:
+def store_location(target: DbTarget | str) -> str:
     """Where the store is, for messages: the SQLite file's absolute path or the redacted URI."""
-    if (uri or "").strip().lower().startswith("sqlite:"):
-        return str(sqlite_path(uri).absolute())
-    return redact_uri(uri)
+    return db_target(target).location
 
 
-def no_store(uri: str) -> SettingsError:
-    return SettingsError(f"no pyBursar database at {store_location(uri)} "
+def no_store(target: DbTarget | str) -> SettingsError:
+    return SettingsError(f"no pyBursar database at {store_location(target)} "
                          "(check BURSAR_DB_URI and the working directory)")
-
-
-def sqlite_path(uri: str) -> Path:
-    """The file a sqlite:/// URI names (relative to the cwd unless absolute)."""
-    uri = (uri or "").strip()
-    prefix = "sqlite:///"
-    if not uri.lower().startswith(prefix):
-        raise SettingsError(f"{_SETTING} is malformed: a SQLite URI is sqlite:///relative/path or sqlite:////abs/path")
-    raw = uri[len(prefix) :]
-    if not raw or raw.endswith("/") or "?" in raw or "#" in raw or "\x00" in raw:
-        raise SettingsError(f"{_SETTING} is malformed: {redact_uri(uri)!r} names no SQLite file")
-    return Path(raw)
 
 
 # ---- value rules shared by both engines ---------------------------------------------------
@@ -121,18 +77,6 @@ def sqlite_path(uri: str) -> Path:
 # accepts too, and a typo or a float fails loudly at the store instead of corrupting data.
 
 CENT = Decimal("0.01")
-
-
-def uri_secrets(uri: str) -> list[str]:
-    """The URI's password, raw and decoded, so tool and driver messages can be scrubbed of it."""
-    try:
-        userinfo = urlsplit(uri).netloc.rpartition("@")[0]
-    except ValueError:
-        return []
-    if ":" not in userinfo:
-        return []
-    password = userinfo.split(":", 1)[1]
-    return [s for s in {password, unquote(password)} if s]
 
 
 def checked_plain(name: str, kind: str) -> Callable[[Any], Any] | None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from bursar.errors import SettingsError, StoreError, UsageError
 from bursar.runtime.summary import Summary
-from bursar.store import open_store, redact_uri, sqlite_path
+from bursar.store import DbTarget, db_target, open_store, parse_db_uri, redact_uri
 from bursar.store.base import Doc, Store
 from bursar.store.schema import COLLECTIONS, MONEY
 
@@ -151,39 +151,39 @@ def _report(summary: Summary, tallies: dict[str, Tally]) -> None:
                           amount=t.totals.get(name, Decimal("0.00")))
 
 
-def _same_sqlite_file(a: str, b: str) -> bool:
-    if not (a.strip().lower().startswith("sqlite:") and b.strip().lower().startswith("sqlite:")):
-        return False
-    try:
-        return sqlite_path(a).resolve() == sqlite_path(b).resolve()
-    except SettingsError:
-        return False
-
-
-def _open_target(uri: str, *, money: str, dry_run: bool) -> Store | None:
+def _open_target(target: DbTarget, *, money: str, dry_run: bool) -> Store | None:
     try:
         if dry_run:
-            if uri.strip().lower().startswith("sqlite:") and not sqlite_path(uri).is_file():
+            if target.path is not None and not target.path.is_file():
                 return None  # does not exist yet: empty, and a dry run does not create it
-            return open_store(uri, money=money, create=False)
-        return open_store(uri, money=money)
+            return open_store(target, money=money, create=False)
+        return open_store(target, money=money)
     except SettingsError as e:
-        if "BURSAR_DB_URI" not in str(e):
+        if "BURSAR_DB_URI" not in str(e):  # what the engine found when it opened the store
             raise
         raise UsageError(str(e).replace("BURSAR_DB_URI", "--to")) from None
 
 
-def run(source_uri: str, target_uri: str, *, money: str = "auto", dry_run: bool = False) -> Summary:
-    """The command: open both stores (the source only as it is), copy, verify, close."""
-    source_label, target_label = redact_uri(source_uri.strip()), redact_uri(target_uri.strip())
-    if source_uri.strip() == target_uri.strip() or _same_sqlite_file(source_uri, target_uri):
-        raise UsageError(f"--to names the configured store itself ({target_label}); name a new, empty store")
-    source = open_store(source_uri, money=money, create=False)
-    target: Any = None
+def run(source: DbTarget | str, target_uri: str, *, money: str = "auto", dry_run: bool = False) -> Summary:
+    """The command: open both stores (the source only as it is), copy, verify, close.
+
+    `source` is the configured store; `target_uri` (--to) is parsed as BURSAR_DB_URI is, and
+    a problem with it is a usage error naming --to."""
+    source = db_target(source)
     try:
-        target = _open_target(target_uri, money=money, dry_run=dry_run)
-        return migrate(source, target, dry_run=dry_run, source_label=source_label, target_label=target_label)
+        target = parse_db_uri(target_uri, setting="--to")
+    except SettingsError as e:
+        raise UsageError(str(e)) from None
+    source_label, target_label = redact_uri(source.uri), redact_uri(target.uri)
+    if source.uri == target.uri or (source.path is not None and target.path is not None
+                                    and source.path.resolve() == target.path.resolve()):
+        raise UsageError(f"--to names the configured store itself ({target_label}); name a new, empty store")
+    opened = open_store(source, money=money, create=False)
+    into: Any = None
+    try:
+        into = _open_target(target, money=money, dry_run=dry_run)
+        return migrate(opened, into, dry_run=dry_run, source_label=source_label, target_label=target_label)
     finally:
-        source.close()
-        if target is not None:
-            target.close()
+        opened.close()
+        if into is not None:
+            into.close()

@@ -33,13 +33,11 @@ Why it looks the way it does:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from bson.decimal128 import Decimal128
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
@@ -60,8 +58,8 @@ from bursar.store import (
 )
 from bursar.store.base import Doc, Where
 from bursar.store.schema import BOOL, COLLECTIONS, DATETIME, INDEXES, INT, JSON, MONEY, STR
+from bursar.store.target import mongo_database
 
-DEFAULT_DATABASE = "almabursar"  # the original's database name
 COUNTERS = "counters"
 INFO = "store_info"  # the engine's own facts about the database: {_id: key, value, updated}
 MONEY_TYPE_KEY = "moneyType"  # DOUBLE | DECIMAL128, recorded at the first write
@@ -69,7 +67,6 @@ CREATED_BY_KEY = "createdBy"  # recorded when we start on an empty database
 CREATED_BY = "pyBursar-ng"
 _BATCH = 1000  # documents per find() batch
 _LISTS = (list, tuple, set, frozenset)
-_BAD_DB_CHARS = re.compile(r'[/\\. "$*<>:|?\x00]')
 _LEGACY_DATE_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y")
 
 # How money is written (BURSAR_MONGO_MONEY): "auto" decides per database (module docstring).
@@ -279,22 +276,6 @@ _BY_MONEY = {
 _COLLECTIONS = _BY_MONEY[DECIMAL128]
 
 
-def _database_name(uri: str) -> str:
-    try:
-        path = urlsplit(uri).path
-    except ValueError as e:
-        raise SettingsError(f"BURSAR_DB_URI is malformed ({one_line(e)})") from None
-    name = unquote(path.lstrip("/"))
-    if not name:
-        return DEFAULT_DATABASE
-    if _BAD_DB_CHARS.search(name) or len(name) > 63:
-        # the name is not echoed: with an unescaped "/" in a password it could be part of it
-        raise SettingsError(
-            'BURSAR_DB_URI names an invalid MongoDB database (at most 63 characters, none of / \\ . space " $)'
-        )
-    return name
-
-
 # ---- the store ----------------------------------------------------------------------------
 
 
@@ -314,7 +295,7 @@ class MongoStore:
             raise SettingsError(f"BURSAR_MONGO_MONEY must be auto, double or decimal128, got {money!r}")
         self._redacted = redact_uri(uri)
         self._secrets = uri_secrets(uri)
-        self.database = _database_name(uri)
+        self.database = mongo_database(uri)
         self._own_client = client is None
         if client is None:
             options: dict[str, Any] = {"tz_aware": False, "appname": "pyBursar"}

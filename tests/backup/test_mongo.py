@@ -13,11 +13,13 @@ import gzip
 import json
 import stat
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bursar.backup import SAFETY_DIR, BackupError, create_backup, list_backups, restore_backup, validate_backup
+from bursar.errors import SettingsError
 from tests.backup.conftest import NOW, files_in
 
 URI = "mongodb://bursar:s3cr%40t@127.0.0.1:27017/almabursar_test?authSource=admin"
@@ -184,3 +186,19 @@ def test_bad_mongo_archive_is_refused_before_anything_runs(payload, tools, backu
         restore_backup(URI, backup, backups_dir, now=NOW)
     assert calls(tools) == before  # no safety dump, no mongorestore
     assert not (backups_dir / SAFETY_DIR).exists()
+
+
+def test_the_database_a_restore_names_is_the_validated_one(tools, backups_dir):
+    """The backups use the database name BURSAR_DB_URI was parsed into once: the original's
+    (almabursar) when the URI names none, and a name MongoDB would refuse stops the backup
+    before any tool runs (the backup code once fell back to a default where the store refused)."""
+    default = URI.replace("/almabursar_test?", "/?")
+    backup, _ = create_backup(default, backups_dir, now=NOW, keep=5)
+    restore_backup(default, backup, backups_dir, now=NOW)
+    assert "--nsInclude=almabursar.*" in calls(tools)[-1]
+    before = calls(tools)
+    for bad in (URI.replace("/almabursar_test?", "/bad.name?"), URI.replace("/almabursar_test?", "/x\ty?")):
+        with pytest.raises(SettingsError, match="BURSAR_DB_URI") as caught:
+            create_backup(bad, backups_dir, now=NOW + timedelta(hours=1), keep=5)
+        assert all(p not in str(caught.value) for p in PASSWORDS)
+    assert calls(tools) == before

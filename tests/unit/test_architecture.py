@@ -22,6 +22,17 @@ def test_no_job_writes_files_or_pays_around_the_effects():
     assert offenders == []
 
 
+def test_files_are_renamed_into_place_only_by_fs():
+    """One atomic writer (bursar/runtime/fs.py): a temporary file, a rename or a folder fsync written
+    anywhere else is a fourth copy with its own error handling (the sandbox is not production)."""
+    package = JOBS.parent
+    by_hand = re.compile(r"\b(os\.replace\(|os\.rename\(|tempfile\.mkstemp\(|os\.fsync\(\w*fd\)|def _?fsync_dir)")
+    offenders = [f"{p.relative_to(package)}:{n}: {line.strip()}" for p in sorted(package.rglob("*.py"))
+                 if p.name != "fs.py" and "sandbox" not in p.parts
+                 for n, line in enumerate(p.read_text().splitlines(), 1) if by_hand.search(line)]
+    assert offenders == [], "write through bursar.runtime.fs (atomic_file, publish, move, fsync_dir)"
+
+
 def test_the_layering_contracts_hold():
     """The import-linter contracts of `make lint` (.importlinter), in the test run too, so CI
     fails on a broken layer."""

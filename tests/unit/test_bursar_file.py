@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bursar.effects import write_file_atomic
 from bursar.errors import BursarError, FieldTooWide
 from bursar.rules.bursar_file import (
     LINE_LENGTH,
@@ -28,9 +29,8 @@ from bursar.rules.bursar_file import (
     parse_file_name,
     parse_line,
     term_code,
-    write_file_atomic,
 )
-from bursar.rules.money import from_cents
+from tests.unit.amounts import from_cents
 
 # --- golden lines made by the original's formatter, byte for byte (docs/file-format.md §6) -
 

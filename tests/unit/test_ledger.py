@@ -17,7 +17,8 @@ from bursar.rules.ledger import (
     part_balance,
     part_original,
 )
-from bursar.rules.money import ZERO, from_cents
+from bursar.rules.money import ZERO
+from tests.unit.amounts import from_cents
 
 
 def D(text: str | int) -> Decimal:

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_defaults_are_the_specs(tmp_path):
     st = s.load({}, cwd=tmp_path)
-    assert st.db_uri == "sqlite:///data/bursar.sqlite3"
+    assert st.db.uri == "sqlite:///data/bursar.sqlite3"
+    assert st.db.engine == "sqlite" and st.db.path == tmp_path / "data" / "bursar.sqlite3"
     assert st.alma_api_url == "https://api-na.hosted.exlibrisgroup.com"
     assert st.payments_file_prefix == "ASUSASF_LIBRARY_REPORT_DTRANGE"
     accounts = (st.account_law, st.account_replacement, st.account_default)
