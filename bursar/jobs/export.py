@@ -26,7 +26,7 @@ from ..leftovers import export_leftovers
 from ..money import ZERO
 from ..summary import Summary
 from .context import JobContext, midnight, recorded
-from .ledger_store import fine_state
+from .ledger_store import fine_state, trans_burs_doc
 from .rollforward import settle_sent_lines
 from .send import local_export_ids
 
@@ -66,11 +66,7 @@ def apply_alma_imports(ctx: JobContext, summary: Summary) -> None:
         # Bursar lines first, flags second: if the process dies in between, the next run sees a
         # zero difference for this fine and only clears the flags.
         for line in decision.lines:
-            store.insert("trans_burs", {
-                "fine": fine_id, "bursFineId": line.bursFineId, "bursTransId": None, "bursCreated": None,
-                "type": line.type, "amt": line.amt, "newBursImp": False, "newBursExp": True,
-                "created": stamp, "updated": stamp,
-            })
+            store.insert("trans_burs", trans_burs_doc(fine_id, line, stamp, export=True))
         store.update_where("trans_alma", {"fine": fine_id, "newAlmaImp": True},
                            {"newAlmaImp": False, "updated": stamp})
         summary.count(f"fines: {_KIND_LABEL[decision.kind]}")
