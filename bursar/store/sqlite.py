@@ -64,26 +64,13 @@ def _cents(v: Decimal) -> int:
     return int(v.scaleb(2))  # exact: a checked amount has two places; Decimal("12.34") -> 1234
 
 
-def _iso() -> Encoder:
-    """datetime -> "YYYY-MM-DDTHH:MM:SS[.ffffff]" (text order is time order), with a memo of the
-    last value: isoformat() is slow and a run stamps thousands of rows with the same time."""
-    last: list[Any] = [None, None]
-
-    def iso(v: datetime) -> str:
-        if type(v) is not datetime or v != last[0]:
-            last[0], last[1] = v, v.isoformat()
-        return last[1]
-
-    return iso
-
-
 def _encoder(coll: str, field: str, kind: str) -> Encoder:
     """Python value -> SQLite value for one field: checked by `validate`, then converted."""
     name = f"{coll}.{field}"
     converters: dict[str, Encoder] = {
-        BOOL: int,
+        BOOL: int,  # 1 or 0 (sqlite3 would bind a bool too, but more slowly: it is not exactly an int)
         MONEY: _cents,
-        DATETIME: _iso(),
+        DATETIME: datetime.isoformat,  # "YYYY-MM-DDTHH:MM:SS[.ffffff]": text order is time order
         JSON: lambda v: validate.json_text(v, name),
     }
     return validate.encoder(coll, field, converters.get(kind))

@@ -135,9 +135,9 @@ def json_text(value: Any, name: str) -> str:
         raise StoreError(f"{name}: not a JSON value ({e})") from None
 
 
-def _of_type(name: str, expected: str, ok: Callable[[Any], bool]) -> Check:
+def _of_type(name: str, expected: str, types: type, *, no_bool: bool = False) -> Check:
     def check(v: Any) -> Any:
-        if v is None or ok(v):
+        if v is None or (isinstance(v, types) and not (no_bool and isinstance(v, bool))):
             return v
         raise StoreError(f"{name}: expected {expected}, got {type(v).__name__}")
 
@@ -149,11 +149,11 @@ def value_check(coll: str, field: str, kind: str) -> Check:
     naming the field.  None passes: an unset field."""
     name = f"{coll}.{field}"
     if kind == STR:
-        return _of_type(name, "str", lambda v: isinstance(v, str))
+        return _of_type(name, "str", str)
     if kind == INT:
-        return _of_type(name, "int", lambda v: isinstance(v, int) and not isinstance(v, bool))
+        return _of_type(name, "int", int, no_bool=True)  # a bool is an int to Python, never to us
     if kind == BOOL:
-        return _of_type(name, "bool", lambda v: isinstance(v, bool))
+        return _of_type(name, "bool", bool)
     if kind == MONEY:
         return lambda v: None if v is None else money_value(v, name)
     if kind == DATETIME:
@@ -164,22 +164,41 @@ def value_check(coll: str, field: str, kind: str) -> Check:
     raise StoreError(f"{name}: unknown field type {kind!r}")  # pragma: no cover - schema uses the above
 
 
-_CHECKS: dict[tuple[str, str], Check] = {
-    (coll, f): value_check(coll, f, kind)
-    for coll, fs in COLLECTIONS.items()
-    for f, kind in {"id": INT, **fs}.items()
+_KINDS: dict[tuple[str, str], str] = {
+    (coll, f): kind for coll, fs in COLLECTIONS.items() for f, kind in {"id": INT, **fs}.items()
 }
+_CHECKS: dict[tuple[str, str], Check] = {key: value_check(*key, kind) for key, kind in _KINDS.items()}
 
 
 def encoder(coll: str, field: str, convert: Check | None = None) -> Check:
     """One field's encoder for an engine: this module's check, then `convert` (the engine's
     form of the checked value; None passes through without it)."""
-    check = _CHECKS[(coll, field)]
     if convert is None:
-        return check
+        return _CHECKS[(coll, field)]
+    name, kind = f"{coll}.{field}", _KINDS[(coll, field)]
+    if kind == MONEY:  # the checks of the common kinds called directly: one call fewer a value
+        return lambda v: None if v is None else convert(money_value(v, name))
+    if kind == DATETIME:
+        return _memo_datetime(name, convert)
+    check = _CHECKS[(coll, field)]
+    return lambda v: None if v is None else convert(check(v))
+
+
+def _memo_datetime(name: str, convert: Check) -> Check:
+    """A datetime field's encoder that remembers its last value: a run stamps thousands of
+    documents with the same time, and converting (isoformat) is the slow part.  A value equal to
+    the last one, and of the same type, was checked then (an aware datetime never equals a naive
+    one)."""
+    last: list[Any] = [None, None]
 
     def encode(v: Any) -> Any:
-        return None if v is None else convert(check(v))
+        if v is None:
+            return None
+        if type(v) is datetime and v == last[0]:
+            return last[1]
+        out = convert(datetime_value(v, name))
+        last[0], last[1] = v, out
+        return out
 
     return encode
 
