@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.endpoints import free_port
 
 USER, PASSWORD = "pybursar", "smtp-secret-pw"
 
@@ -53,12 +54,6 @@ class Inbox:
         part = msg.get_body(preferencelist=("html",))
         assert part is not None
         return part.get_content()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

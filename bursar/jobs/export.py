@@ -23,7 +23,7 @@ from decimal import Decimal
 from bursar import profile as pf
 from bursar.errors import FieldTooWide, StoreError
 from bursar.jobs.context import JobContext, midnight, recorded
-from bursar.jobs.ledger_store import fine_state, selection_verdict
+from bursar.jobs.ledger_store import fine_state, selection_verdict, trans_burs_doc
 from bursar.jobs.rollforward import settle_sent_lines
 from bursar.jobs.send import local_export_ids
 from bursar.rules import bursar_file as bf
@@ -69,11 +69,7 @@ def apply_alma_imports(ctx: JobContext, summary: Summary) -> None:
         # Bursar lines first, flags second: if the process dies in between, the next run sees a
         # zero difference for this fine and only clears the flags.
         for line in decision.lines:
-            store.insert("trans_burs", {
-                "fine": fine_id, "bursFineId": line.bursFineId, "bursTransId": None, "bursCreated": None,
-                "type": line.type, "amt": line.amt, "newBursImp": False, "newBursExp": True,
-                "created": stamp, "updated": stamp,
-            })
+            store.insert("trans_burs", trans_burs_doc(fine_id, line, stamp, export=True))
         store.update_where("trans_alma", {"fine": fine_id, "newAlmaImp": True},
                            {"newAlmaImp": False, "updated": stamp})
         summary.count(f"fines: {_KIND_LABEL[decision.kind]}")

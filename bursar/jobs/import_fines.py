@@ -34,14 +34,13 @@ from pathlib import Path
 from bursar.clients.alma.analytics import iter_report, window_filter
 from bursar.errors import BursarError, ReportError, SettingsError, StoreError
 from bursar.jobs.context import JobContext, log, midnight, recorded
-from bursar.jobs.ledger_store import burs_lines
+from bursar.jobs.ledger_store import alma_lines, burs_lines, trans_alma_doc, trans_burs_doc
 from bursar.jobs.rollforward import settle_sent_lines
 from bursar.profile import ProfileError, account_for
 from bursar.rules import columns as c
 from bursar.rules import ledger
 from bursar.rules.bursar_file import charge_account
 from bursar.rules.legacy import LegacyError, SierraNote, legacy_parts, load_xref, parse_sierra_note
-from bursar.rules.money import ZERO, allocate_greedy
 from bursar.rules.rows import (
     NO_LOAN,
     FineRecord,
@@ -581,13 +580,9 @@ class _Merger:
     def _insert_root_line(self, fine_id: int, record: FineRecord, *, new: bool) -> None:
         """The fine's original amount as its first Alma line (a Credit when negative); `new`
         marks it for export (never for legacy fines, which the Bursar already has)."""
-        root_type = "Fine" if record.origAmtAlma >= 0 else "Credit"
-        self.store.insert("trans_alma", {
-            "fine": fine_id, "almaFineId": record.rootAlmaFineId, "almaTransId": None,
-            "almaCreated": record.almaCreated, "type": root_type, "amt": record.origAmtAlma,
-            "almaNote": None, "newAlmaImp": new and root_type == "Fine",
-            "created": self.stamp, "updated": self.stamp,
-        })
+        root = ledger.AlmaLine("Fine" if record.origAmtAlma >= 0 else "Credit", record.origAmtAlma)
+        self.store.insert("trans_alma", trans_alma_doc(fine_id, record.rootAlmaFineId, root, self.stamp,
+                                                       new=new and root.type == "Fine", created=record.almaCreated))
 
     def _insert_fine(self, record: FineRecord) -> None:
         s = self.ctx.settings
@@ -632,10 +627,8 @@ class _Merger:
                 "isReplFee": part.is_replacement, "chargeAcc": part.account,
                 "billingDate": midnight(part.billing_date), "fineDueDate": midnight(part.due_date),
                 "termCode": part.term_code, "created": self.stamp, "updated": self.stamp})
-            self.store.insert("trans_burs", {
-                "fine": fine_id, "bursFineId": part.bursar_ref_id, "bursTransId": None, "bursCreated": None,
-                "type": "Fine", "amt": billed, "newBursImp": False, "newBursExp": False,
-                "created": self.stamp, "updated": self.stamp})
+            self.store.insert("trans_burs", trans_burs_doc(
+                fine_id, ledger.BursLine("Fine", billed, part.bursar_ref_id), self.stamp, export=False))
         self.summary.count("legacy Sierra fines new", amount=record.origAmtAlma)
 
     _COMPARED = ("almaUpdated", "isClosedInAlma", "remAmtAlma", "almaNote")
@@ -687,33 +680,22 @@ class _Merger:
         if self.store.find_one("trans_alma", {"almaFineId": cf.rootAlmaFineId}) is not None:
             return  # already distributed
         credit = abs(cf.origAmtAlma)
-        candidates = []
-        if cf.almaLoanId != NO_LOAN:
-            candidates = [f for f in self.store.find("fines", {"almaLoanId": cf.almaLoanId})
-                          if f["almaPatronId"] == cf.almaPatronId and f["type"] != "Credit"]
-        if not candidates:
-            reason = ("it has no loan id" if cf.almaLoanId == NO_LOAN
-                      else f"no fine of patron's loan {cf.almaLoanId} is in the ledger")
+        on_loan = [] if cf.almaLoanId == NO_LOAN else [
+            ledger.LoanFine(f["id"], f["almaPatronId"], f["type"], alma_lines(self.store, f["id"]))
+            for f in list(self.store.find("fines", {"almaLoanId": cf.almaLoanId}))]
+        match = ledger.match_credit(credit, cf.almaLoanId, cf.almaPatronId, on_loan)
+        if match.unmatched:
             self._store_standalone_credit(cf)
-            self.summary.flag(ref, f"credit of {credit} could not be matched to a fine ({reason}); "
+            self.summary.flag(ref, f"credit of {credit} could not be matched to a fine ({match.unmatched}); "
                                    "kept on its own, settle it with the Bursar by hand")
             return
-        capacities = []
-        for fine in candidates:
-            lines = list(self.store.find("trans_alma", {"fine": fine["id"]}))
-            capacities.append(sum((t["amt"] for t in lines if t["type"] != "Payment"), ZERO))
-        allocation = allocate_greedy(credit, capacities)
-        for fine, amount in zip(candidates, allocation.amounts):
-            if amount:
-                self.store.insert("trans_alma", {
-                    "fine": fine["id"], "almaFineId": cf.rootAlmaFineId, "almaTransId": None,
-                    "almaCreated": None, "type": "Credit", "amt": -amount, "almaNote": None,
-                    "newAlmaImp": True, "created": self.stamp, "updated": self.stamp,
-                })
-        self.summary.count("credits distributed", amount=credit - allocation.remainder)
-        if allocation.remainder:
+        for fine_id, amount in match.shares:
+            self.store.insert("trans_alma", trans_alma_doc(fine_id, cf.rootAlmaFineId,
+                                                           ledger.AlmaLine("Credit", -amount), self.stamp, new=True))
+        self.summary.count("credits distributed", amount=credit - match.remainder)
+        if match.remainder:
             self.summary.flag(ref, f"credit of {credit} exceeds what loan {cf.almaLoanId} was charged "
-                                   f"by {allocation.remainder}; the excess was not applied")
+                                   f"by {match.remainder}; the excess was not applied")
 
     def _store_standalone_credit(self, cf: FineRecord) -> None:
         fine_id = self.store.insert("fines", self._fine_fields(cf))
@@ -745,11 +727,9 @@ class _Merger:
                     self.summary.flag(f"transaction {t.almaTransId}",
                                       f"its fine {t.almaFineId} is not in the ledger; it will be retried")
                 return
-            self.store.insert("trans_alma", {
-                "fine": fine["id"], "almaFineId": t.almaFineId, "almaTransId": t.almaTransId,
-                "almaCreated": t.almaCreated, "type": t.type, "amt": t.amt, "almaNote": t.almaNote,
-                "newAlmaImp": True, "created": self.stamp, "updated": self.stamp,
-            })
+            self.store.insert("trans_alma", trans_alma_doc(
+                fine["id"], t.almaFineId, ledger.AlmaLine(t.type, t.amt), self.stamp, new=True,
+                trans_id=t.almaTransId, created=t.almaCreated, note=t.almaNote))
             self.summary.count(f"transactions new ({t.type})", amount=abs(t.amt))
             return
         if existing["amt"] != t.amt or existing["type"] != t.type:
@@ -781,11 +761,7 @@ class _Merger:
             lines, excess = ledger.mirror_alma_payment(abs(payment["amt"]), parts,
                                                        burs_lines(self.store, payment["fine"]))
             for line in lines:
-                self.store.insert("trans_burs", {
-                    "fine": payment["fine"], "bursFineId": line.bursFineId, "bursTransId": None,
-                    "bursCreated": None, "type": "Payment", "amt": line.amt, "newBursImp": False,
-                    "newBursExp": False, "created": self.stamp, "updated": self.stamp,
-                })
+                self.store.insert("trans_burs", trans_burs_doc(payment["fine"], line, self.stamp, export=False))
             if lines:
                 self.store.update("trans_alma", payment["id"], {"newAlmaImp": False, "updated": self.stamp})
                 self.summary.count("Alma payments mirrored", amount=sum((-ln.amt for ln in lines), Decimal("0.00")))

@@ -37,8 +37,10 @@ from typing import Any
 from bursar.clients.sftp import file_sha256
 from bursar.errors import BursarError
 from bursar.jobs.context import JobContext, log, midnight
+from bursar.jobs.ledger_store import trans_burs_doc
 from bursar.jobs.send import ARCHIVE
 from bursar.rules import bursar_file as bf
+from bursar.rules import ledger
 from bursar.rules.money import ZERO
 from bursar.runtime.summary import Summary
 from bursar.store import Store
@@ -336,10 +338,9 @@ def settle_sent_lines(ctx: JobContext, summary: Summary) -> None:
             continue  # its fine is not imported yet: matched by a later run
         tb = store.find_one("trans_burs", {"sentLine": ev["id"]}) or _pending_twin(store, md, ev)
         if tb is None:
-            tb_id = store.insert("trans_burs", {
-                "fine": md["fine"], "bursFineId": ev["bursFineId"], "bursTransId": None, "bursCreated": None,
-                "type": "Fine" if ev["amt"] > 0 else "Waive", "amt": ev["amt"], "newBursImp": False,
-                "newBursExp": False, "sentLine": ev["id"], "created": stamp, "updated": stamp})
+            line = ledger.BursLine("Fine" if ev["amt"] > 0 else "Waive", ev["amt"], ev["bursFineId"])
+            tb_id = store.insert("trans_burs", trans_burs_doc(md["fine"], line, stamp, export=False,
+                                                              sent_line=ev["id"]))
         else:
             tb_id = tb["id"]
             store.update("trans_burs", tb_id, {"newBursExp": False, "sentLine": ev["id"], "updated": stamp})

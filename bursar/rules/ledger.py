@@ -17,6 +17,10 @@ diff = amtA − amtB (what the Bursar is missing).  Rows, first match wins:
 Row 6 matches parts to Bursar lines by bursFineId (never by position: docs/original-defects.md
 §13), and a part's original is the sum of all its Fine lines, so a re-charged fine can be
 reversed again.
+
+The import's two ledger rules live here too: `match_credit` spreads a credit fee over the fines
+of its loan (docs/ledger.md §8.3), `mirror_alma_payment` records an Alma payment on the Bursar
+side (docs/ledger.md §10).
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bursar.rules.money import ZERO, PartTarget, allocate_to_parts, apply_payment_to_parts, fmt, to_money
+from bursar.rules.money import (
+    ZERO,
+    PartTarget,
+    allocate_greedy,
+    allocate_to_parts,
+    apply_payment_to_parts,
+    fmt,
+    to_money,
+)
+from bursar.rules.rows import NO_LOAN
 
 NEW_FINE = "newFine"
 ZERO_DIFF = "zeroDiff"
@@ -152,3 +165,41 @@ def mirror_alma_payment(
     alloc = apply_payment_to_parts(abs(to_money(amount)), owed)
     lines = tuple(BursLine("Payment", -amt, p) for p, amt in zip(parts, alloc.amounts) if amt != 0)
     return lines, alloc.remainder
+
+
+@dataclass(frozen=True)
+class LoanFine:
+    """A ledger fine on the loan a credit fee names, as the credit rule sees it."""
+
+    fine_id: int
+    patron: str  # almaPatronId
+    type: str
+    alma: Sequence[AlmaLine]
+
+
+@dataclass(frozen=True)
+class CreditMatch:
+    """Where a credit fee goes.  `shares` are the new Credit lines' (fine id, amount > 0) in
+    ledger order; `remainder` is what no fine had room for.  `unmatched` says why no fine can
+    take it at all (then there are no shares, and the credit is kept on its own)."""
+
+    shares: tuple[tuple[int, Decimal], ...]
+    remainder: Decimal
+    unmatched: str | None = None
+
+
+def match_credit(credit: Decimal, loan_id: str, patron: str, on_loan: Sequence[LoanFine]) -> CreditMatch:
+    """Spread a credit fee (its amount, positive) over the fines of its loan (docs/ledger.md
+    §8.3): the candidates are the non-credit fines of the same loan and the same patron; a
+    credit with no loan has none.  Each candidate can take what it was charged net of waives
+    and credits (its Alma lines other than payments), shared out by `allocate_greedy`."""
+    credit = to_money(credit)
+    if loan_id == NO_LOAN:
+        return CreditMatch((), credit, "it has no loan id")
+    candidates = [f for f in on_loan if f.patron == patron and f.type != "Credit"]
+    if not candidates:
+        return CreditMatch((), credit, f"no fine of patron's loan {loan_id} is in the ledger")
+    capacities = [_total([a.amt for a in f.alma if a.type != "Payment"]) for f in candidates]
+    allocation = allocate_greedy(credit, capacities)
+    shares = tuple((f.fine_id, amt) for f, amt in zip(candidates, allocation.amounts, strict=True) if amt)
+    return CreditMatch(shares, allocation.remainder)

@@ -6,15 +6,10 @@ once, from the target's engine.  Messages never echo a password from the URI (`r
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from bursar.errors import SettingsError, StoreError
 from bursar.store.base import Doc, Store, Where
-from bursar.store.schema import INT, STR
 from bursar.store.target import DbTarget, db_target, parse_db_uri, redact_uri, uri_secrets
 
 __all__ = ["DbTarget", "Doc", "Store", "Where", "db_target", "find_store", "no_store", "open_store",
@@ -72,78 +67,6 @@ def no_store(target: DbTarget | str) -> SettingsError:
                          "(check BURSAR_DB_URI and the working directory)")
 
 
-# ---- value rules shared by both engines ---------------------------------------------------
-# Both engines check values the same way, so a document that one engine accepts the other
-# accepts too, and a typo or a float fails loudly at the store instead of corrupting data.
-
-CENT = Decimal("0.01")
-
-
-def checked_plain(name: str, kind: str) -> Callable[[Any], Any] | None:
-    """The type check both engines share for STR and INT fields (stored as they are): the value
-    itself, or a StoreError naming the field.  None for the kinds each engine converts itself."""
-    if kind == STR:
-
-        def check_str(v: Any) -> Any:
-            if v is None or isinstance(v, str):
-                return v
-            raise StoreError(f"{name}: expected str, got {type(v).__name__}")
-
-        return check_str
-    if kind == INT:
-
-        def check_int(v: Any) -> Any:
-            if v is None or (isinstance(v, int) and not isinstance(v, bool)):
-                return v
-            raise StoreError(f"{name}: expected int, got {type(v).__name__}")
-
-        return check_int
-    return None
-
-
-def unknown_field(coll: str, field: object) -> StoreError:
-    return StoreError(f"unknown field '{field}' in collection '{coll}'")
-
-
-def money_value(value: Any, name: str) -> Decimal:
-    """Money as a Decimal with exactly two places.  Anything that is not whole cents is
-    refused rather than rounded: rounding belongs to the money rules, not to storage."""
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise StoreError(f"{name}: {value} is not a storable amount of money")
-        try:
-            cents = value.quantize(CENT)
-        except InvalidOperation:
-            raise StoreError(f"{name}: {value} is not a storable amount of money") from None
-        if cents != value:
-            raise StoreError(f"{name}: {value} is not a whole number of cents")
-        return cents
-    if isinstance(value, int) and not isinstance(value, bool):
-        return Decimal(value).quantize(CENT)
-    raise StoreError(f"{name}: money must be a Decimal, got {type(value).__name__}")
-
-
-def datetime_value(value: Any, name: str) -> datetime:
-    """A naive datetime (the schema says which zone each field is in)."""
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            raise StoreError(f"{name}: datetimes are stored naive, got one with a time zone")
-        return value
-    raise StoreError(f"{name}: expected a datetime, got {type(value).__name__}")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)  # exact; a float would not be
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def json_text(value: Any, name: str) -> str:
-    """JSON text for a JSON field; Decimals are written as strings (they read back as str)."""
-    try:
-        return json.dumps(value, default=_json_default, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as e:
-        raise StoreError(f"{name}: not a JSON value ({e})") from None
 
 
 def utc_now() -> datetime:

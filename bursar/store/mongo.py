@@ -32,7 +32,6 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -44,28 +43,18 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI, OperationFailure, PyMongoError
 
 from bursar.errors import SettingsError, StoreError
-from bursar.store import (
-    CENT,
-    checked_plain,
-    datetime_value,
-    json_text,
-    money_value,
-    one_line,
-    redact_uri,
-    unknown_field,
-    uri_secrets,
-    utc_now,
-)
+from bursar.store import one_line, redact_uri, uri_secrets, utc_now, validate
 from bursar.store.base import Doc, Where
 from bursar.store.schema import BOOL, COLLECTIONS, DATETIME, INDEXES, INT, JSON, MONEY, STR
 from bursar.store.target import mongo_database
+from bursar.store.validate import CENT, FIXED_ID, NEW_ID, check_names, money_value
 
 COUNTERS = "counters"
 INFO = "store_info"  # the engine's own facts about the database: {_id: key, value, updated}
 MONEY_TYPE_KEY = "moneyType"  # DOUBLE | DECIMAL128, recorded at the first write
 CREATED_BY_KEY = "createdBy"  # recorded when we start on an empty database
 CREATED_BY = "pyBursar-ng"
-_BATCH = 1000  # documents per find() batch
+_BATCH = validate.BATCH  # documents per batch of a server cursor
 _LISTS = (list, tuple, set, frozenset)
 _LEGACY_DATE_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y")
 
@@ -96,53 +85,22 @@ def money_forms(cents: Decimal) -> list[Any]:
     return [Decimal128(cents), _as_double(cents)]
 
 
+def _millis(v: datetime) -> datetime:
+    # BSON dates hold milliseconds; truncating here makes every server (and the mongomock test
+    # double) store the same value.
+    return v.replace(microsecond=v.microsecond - v.microsecond % 1000)
+
+
 def _encoder(coll: str, field: str, kind: str, money: str = DECIMAL128) -> Codec:
-    """Python value -> BSON value for one field, checking its type (None passes through).
-    `money` is how MONEY fields are written: DECIMAL128, or DOUBLE on the original's database."""
-    name = f"{coll}.{field}"
-
-    def bad(value: Any, expected: str) -> StoreError:
-        return StoreError(f"{name}: expected {expected}, got {type(value).__name__}")
-
-    plain = checked_plain(name, kind)
-    if plain is not None:
-        return plain
-    if kind == BOOL:
-
-        def enc(v: Any) -> Any:
-            if v is None or isinstance(v, bool):
-                return v
-            raise bad(v, "bool")
-
-    elif kind == MONEY and money == DOUBLE:
-
-        def enc(v: Any) -> Any:
-            return None if v is None else _as_double(money_value(v, name))
-
-    elif kind == MONEY:
-
-        def enc(v: Any) -> Any:
-            return None if v is None else Decimal128(money_value(v, name))
-
-    elif kind == DATETIME:
-
-        def enc(v: Any) -> Any:
-            if v is None:
-                return None
-            v = datetime_value(v, name)
-            # BSON dates hold milliseconds; truncating here makes every server (and the
-            # mongomock test double) store the same value.
-            return v.replace(microsecond=v.microsecond - v.microsecond % 1000)
-
-    elif kind == JSON:
-
-        def enc(v: Any) -> Any:
-            # through JSON text, so both engines give back the same value (Decimal -> str)
-            return None if v is None else json.loads(json_text(v, name))
-
-    else:  # pragma: no cover - schema.py only uses the kinds above
-        raise StoreError(f"{name}: unknown field type {kind!r}")
-    return enc
+    """Python value -> BSON value for one field: checked by `validate`, then converted.
+    `money` is how MONEY fields are written: DECIMAL128, or DOUBLE on the original's database.
+    (JSON values are stored as the check leaves them: through JSON text, so both engines give
+    back the same value, a Decimal as its string.)"""
+    converters: dict[str, Codec] = {
+        MONEY: _as_double if money == DOUBLE else Decimal128,
+        DATETIME: _millis,
+    }
+    return validate.encoder(coll, field, converters.get(kind))
 
 
 # ---- value conversion: BSON (including the original's legacy values) -> Python ------------
@@ -242,18 +200,10 @@ class _Collection:
         self.decoders = [(f, _DECODERS[k]) for f, k in fields.items()]
         self.projection: dict[str, int] = {"_id": 0, "id": 1, **{f: 1 for f in fields}}
 
-    def encode(self, doc: Doc, *, id_error: str = "a new document must not carry an id (the store assigns it)"
-               ) -> dict[str, Any]:
-        """The document's fields as BSON; `id` is never written (`id_error` says why)."""
-        out = {}
-        for f, v in doc.items():
-            if f == "id":
-                raise StoreError(f"{self.name}: {id_error}")
-            enc = self.encoders.get(f)
-            if enc is None:
-                raise unknown_field(self.name, f)
-            out[f] = enc(v)
-        return out
+    def encode(self, doc: Doc, *, id_error: str | None = NEW_ID) -> dict[str, Any]:
+        """The document's fields as BSON; `id` is refused (`id_error` says why) unless None."""
+        check_names(self.name, doc, id_error=id_error)
+        return {f: self.encoders[f](v) for f, v in doc.items()}
 
     def decode(self, raw: dict[str, Any]) -> Doc:
         field = "id"
@@ -279,7 +229,7 @@ _COLLECTIONS = _BY_MONEY[DECIMAL128]
 # ---- the store ----------------------------------------------------------------------------
 
 
-class MongoStore:
+class MongoStore(validate.CheckedStore):
     """The Store protocol on a MongoDB database (see the module docstring).
 
     `client` may be injected (tests pass a mongomock.MongoClient); the database name still
@@ -341,10 +291,7 @@ class MongoStore:
             raise StoreError(f"MongoDB {what} failed at {self._redacted}: {self._scrub(e)}") from None
 
     def _coll(self, coll: str) -> _Collection:
-        c = self._colls.get(coll)
-        if c is None:
-            raise StoreError(f"unknown collection '{coll}'")
-        return c
+        return validate.lookup(self._colls, coll)
 
     # -- the money type of this database --
 
@@ -429,11 +376,10 @@ class MongoStore:
     def _filter(self, c: _Collection, where: Where | None) -> dict[str, Any]:
         if not where:
             return {}
+        check_names(c.name, where)
         out: dict[str, Any] = {}
         for f, v in where.items():
-            enc = c.encoders.get(f)
-            if enc is None:
-                raise unknown_field(c.name, f)
+            enc = c.encoders[f]
             if f in c.money_fields:
                 # either type may be stored (the original's doubles, our Decimal128)
                 values = v if isinstance(v, _LISTS) else [v]
@@ -450,8 +396,7 @@ class MongoStore:
 
     @staticmethod
     def _sort(c: _Collection, order_by: str, descending: bool) -> list[tuple[str, int]]:
-        if order_by not in c.encoders:
-            raise unknown_field(c.name, order_by)
+        validate.checked_order(c.name, order_by)
         d = DESCENDING if descending else ASCENDING
         return [("id", d)] if order_by == "id" else [(order_by, d), ("id", d)]
 
@@ -518,15 +463,11 @@ class MongoStore:
         """Insert a document with its own id (a copy between stores keeps every relation).
         The counter is raised first, so a later insert never hands the id out again."""
         c = self._coll(coll)
-        new_id = doc.get("id")
-        if not isinstance(new_id, int) or isinstance(new_id, bool) or new_id < 1:
-            raise StoreError(f"{coll}: put needs the document's id (a positive int), got {new_id!r}")
-        raw = c.encode({f: v for f, v in doc.items() if f != "id"})
-        raw["id"] = new_id
-        taken = StoreError(f"{coll} already has a document with id {new_id}")
+        new_id = validate.put_id(coll, doc)
+        raw = c.encode(doc, id_error=None)
         with self._guard(f"insert into {coll}"):
             if self._db[coll].find_one({"id": new_id}, {"_id": 1}) is not None:
-                raise taken
+                raise validate.taken(coll, new_id)
         self._mark()
         self._reserve(coll, 0)  # seeds the counter from the documents first
         with self._guard(f"id allocation for {coll}"):
@@ -545,27 +486,19 @@ class MongoStore:
         return max(_int_out(top["id"]) if top else 0, _int_out(counter["seq"]) if counter else 0)
 
     def _set(self, c: _Collection, fields: Doc) -> dict[str, Any]:
-        return {"$set": c.encode(fields, id_error="the id of a document cannot be changed")}
+        return {"$set": c.encode(fields, id_error=FIXED_ID)}
 
-    def update(self, coll: str, id: int, fields: Doc) -> None:
+    def _update_one(self, coll: str, id: int, fields: Doc) -> bool:
         c = self._coll(coll)
         key = {"id": c.encoders["id"](id)}
-        if not fields:
-            if self.get(coll, id) is None:
-                raise StoreError(f"{coll} has no document with id {id}")
-            return
         change = self._set(c, fields)
         self._mark()
         with self._guard(f"update of {coll}"):
-            matched = self._db[coll].update_one(key, change).matched_count
-        if not matched:
-            raise StoreError(f"{coll} has no document with id {id}")
+            return bool(self._db[coll].update_one(key, change).matched_count)
 
-    def update_where(self, coll: str, where: Where, fields: Doc) -> int:
+    def _update_many(self, coll: str, where: Where, fields: Doc) -> int:
         c = self._coll(coll)
         flt = self._filter(c, where)
-        if not fields:
-            return self.count(coll, where)
         change = self._set(c, fields)
         self._mark()
         with self._guard(f"update of {coll}"):
@@ -607,8 +540,7 @@ class MongoStore:
         c = self._coll(coll)
         flt = self._filter(c, where)
         sort = self._sort(c, order_by, descending)
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise StoreError(f"find on {coll}: limit must be a non-negative int, got {limit!r}")
+        validate.checked_limit(coll, limit)
         if order_by == "id":
             return self._id_batches(c, flt, descending, limit)
         return self._cursor(c, flt, sort, limit)
@@ -616,20 +548,14 @@ class MongoStore:
     def _id_batches(self, c: _Collection, flt: dict[str, Any], descending: bool, limit: int | None) -> Iterator[Doc]:
         """Keyset pagination on id: each batch starts after the last id seen."""
         op, direction = ("$lt", DESCENDING) if descending else ("$gt", ASCENDING)
-        remaining = limit
-        last: int | None = None
-        while remaining is None or remaining > 0:
-            size = _BATCH if remaining is None else min(_BATCH, remaining)
-            query = flt if last is None else {"$and": [flt, {"id": {op: last}}]} if flt else {"id": {op: last}}
+
+        def fetch(last: dict[str, Any] | None, size: int) -> list[dict[str, Any]]:
+            after = None if last is None else {"id": {op: _int_out(last["id"])}}
+            query = flt if after is None else {"$and": [flt, after]} if flt else after
             with self._guard(f"read of {c.name}"):
-                raws = list(self._db[c.name].find(query, c.projection).sort("id", direction).limit(size))
-            for raw in raws:
-                yield c.decode(raw)
-            if len(raws) < size:
-                return
-            if remaining is not None:
-                remaining -= len(raws)
-            last = _int_out(raws[-1]["id"])
+                return list(self._db[c.name].find(query, c.projection).sort("id", direction).limit(size))
+
+        return map(c.decode, validate.keyset_batches(fetch, limit))
 
     def _cursor(
         self, c: _Collection, flt: dict[str, Any], sort: list[tuple[str, int]], limit: int | None
@@ -667,10 +593,6 @@ class MongoStore:
         self._reserve(coll, 0)  # seeds the counter from the documents first
         with self._guard(f"id allocation for {coll}"):
             self._db[COUNTERS].update_one({"_id": coll}, {"$max": {"seq": int(floor)}}, upsert=True)
-
-    def get_meta(self, key: str) -> Any:
-        doc = self.find_one("meta", {"key": key})
-        return None if doc is None else doc["value"]
 
     def set_meta(self, key: str, value: Any, *, now: datetime | None = None) -> None:
         self._mark()

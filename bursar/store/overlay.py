@@ -11,9 +11,9 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
-from bursar.errors import StoreError
 from bursar.store import validate
 from bursar.store.base import Doc, Store, Where
+from bursar.store.validate import FIXED_ID, NEW_ID
 
 
 class EmptyStore:
@@ -49,7 +49,7 @@ def _matches(doc: Doc, where: Where | None) -> bool:
     return True
 
 
-class OverlayStore:
+class OverlayStore(validate.CheckedStore):
     def __init__(self, base: Store):
         self.base = base
         self.engine = base.engine
@@ -69,7 +69,7 @@ class OverlayStore:
         return new_id
 
     def insert(self, coll: str, doc: Doc) -> int:
-        fields = validate.checked(coll, doc, id_error="a new document must not carry an id (the store assigns it)")
+        fields = validate.checked(coll, doc, id_error=NEW_ID)
         new_id = self._new_id(coll)
         self._coll(coll)[new_id] = validate.complete(coll, new_id, copy.deepcopy(fields))
         doc["id"] = new_id
@@ -78,20 +78,18 @@ class OverlayStore:
     def insert_many(self, coll: str, docs: Iterable[Doc]) -> list[int]:
         docs = list(docs)
         for doc in docs:  # all checked before any is written, as the engines do
-            validate.checked(coll, doc, id_error="a new document must not carry an id (the store assigns it)")
+            validate.checked(coll, doc, id_error=NEW_ID)
         return [self.insert(coll, d) for d in docs]
 
     def put(self, coll: str, doc: Doc) -> None:
-        new_id = doc.get("id")
-        if not isinstance(new_id, int) or isinstance(new_id, bool) or new_id < 1:
-            raise StoreError(f"{coll}: put needs the document's id (a positive int), got {new_id!r}")
+        new_id = validate.put_id(coll, doc)
         if self.get(coll, new_id) is not None:
-            raise StoreError(f"{coll} already has a document with id {new_id}")
+            raise validate.taken(coll, new_id)
         if coll not in self._next:
             self._new_id(coll)  # the base's next id, then step back
             self._next[coll] -= 1
         self._next[coll] = max(self._next[coll], new_id + 1)
-        fields = validate.checked(coll, {k: v for k, v in doc.items() if k != "id"}, id_error="")
+        fields = validate.checked(coll, {k: v for k, v in doc.items() if k != "id"}, id_error=FIXED_ID)
         self._deleted.get(coll, set()).discard(new_id)
         self._coll(coll)[new_id] = validate.complete(coll, new_id, copy.deepcopy(fields))
 
@@ -128,19 +126,14 @@ class OverlayStore:
     def _id_batches(self, coll: str, where: Where, descending: bool, limit: int | None) -> Iterator[Doc]:
         """By id in batches, each a fresh query after the last id seen, as the engines read: a
         caller may change what it iterates over, and sees rows inserted after its position."""
-        last: int | None = None
-        remaining = limit
-        while remaining is None or remaining > 0:
+
+        def fetch(last: Doc | None, size: int) -> list[Doc]:
             rows = [d for d in self._matching(coll, where)
-                    if last is None or (d["id"] < last if descending else d["id"] > last)]
+                    if last is None or (d["id"] < last["id"] if descending else d["id"] > last["id"])]
             rows.sort(key=lambda d: d["id"], reverse=descending)
-            batch = rows[: 1000 if remaining is None else min(1000, remaining)]
-            yield from batch
-            if len(batch) < 1000 or not batch:
-                return
-            last = batch[-1]["id"]
-            if remaining is not None:
-                remaining -= len(batch)
+            return rows[:size]
+
+        return validate.keyset_batches(fetch, limit)
 
     def find_one(self, coll: str, where: Where, *, order_by: str = "id", descending: bool = False) -> Doc | None:
         return next(self.find(coll, where, order_by=order_by, descending=descending, limit=1), None)
@@ -148,18 +141,20 @@ class OverlayStore:
     def count(self, coll: str, where: Where | None = None) -> int:
         return sum(1 for _ in self.find(coll, where))
 
-    def update(self, coll: str, id: int, fields: Doc) -> None:
-        fields = validate.checked(coll, fields, id_error="the id of a document cannot be changed")
+    def _update_one(self, coll: str, id: int, fields: Doc) -> bool:
+        fields = validate.checked(coll, fields, id_error=FIXED_ID)
         doc = self.get(coll, id)
         if doc is None:
-            raise StoreError(f"{coll} has no document with id {id}")
+            return False
         doc.update(copy.deepcopy(fields))
         self._coll(coll)[id] = doc
+        return True
 
-    def update_where(self, coll: str, where: Where, fields: Doc) -> int:
+    def _update_many(self, coll: str, where: Where, fields: Doc) -> int:
+        fields = validate.checked(coll, fields, id_error=FIXED_ID)
         ids = [d["id"] for d in self.find(coll, where)]
         for i in ids:
-            self.update(coll, i, fields)
+            self._update_one(coll, i, fields)
         return len(ids)
 
     def delete_where(self, coll: str, where: Where) -> int:
@@ -189,10 +184,6 @@ class OverlayStore:
     def raise_ids(self, coll: str, floor: int) -> None:
         self._new_id(coll)  # computes the base's next id, then steps back
         self._next[coll] = max(self._next[coll] - 1, floor + 1)
-
-    def get_meta(self, key: str) -> Any:
-        doc = self.find_one("meta", {"key": key})
-        return None if doc is None else doc["value"]
 
     def set_meta(self, key: str, value: Any, *, now: datetime | None = None) -> None:
         from bursar.store import utc_now

@@ -31,20 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from bursar.errors import StoreError
-from bursar.store import (
-    checked_plain,
-    datetime_value,
-    json_text,
-    money_value,
-    one_line,
-    unknown_field,
-    utc_now,
-)
+from bursar.store import one_line, utc_now, validate
 from bursar.store.base import Doc, Where
 from bursar.store.schema import BOOL, COLLECTIONS, DATETIME, INDEXES, INT, JSON, MONEY, STR
+from bursar.store.validate import FIXED_ID, NEW_ID, check_names
 
 USER_VERSION = 1  # PRAGMA user_version of the layout this module writes
-_BATCH = 1000  # rows per find() batch
 _UNIQUE = {("meta", "key")}  # indexes that are unique (meta keys are set by upsert)
 _COLUMN_TYPE = {STR: "TEXT", INT: "INTEGER", BOOL: "INTEGER", MONEY: "INTEGER", DATETIME: "TEXT", JSON: "TEXT"}
 _LISTS = (list, tuple, set, frozenset)
@@ -65,75 +57,23 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _check_fields(t: _Table, keys: tuple[str, ...], id_error: str) -> None:
-    """Every field is the table's own, and never `id` (`id_error` says why)."""
-    for f in keys:
-        if f == "id":
-            raise StoreError(f"{t.name}: {id_error}")
-        if f not in t.fields:
-            raise unknown_field(t.name, f)
-
-
 # ---- value conversion ---------------------------------------------------------------------
 
 
+def _cents(v: Decimal) -> int:
+    return int(v.scaleb(2))  # exact: a checked amount has two places; Decimal("12.34") -> 1234
+
+
 def _encoder(coll: str, field: str, kind: str) -> Encoder:
-    """Python value -> SQLite value for one field, checking its type (None passes through)."""
+    """Python value -> SQLite value for one field: checked by `validate`, then converted."""
     name = f"{coll}.{field}"
-
-    def bad(value: Any, expected: str) -> StoreError:
-        return StoreError(f"{name}: expected {expected}, got {type(value).__name__}")
-
-    plain = checked_plain(name, kind)
-    if plain is not None:
-        return plain
-    if kind == BOOL:
-
-        def enc(v: Any) -> Any:
-            if v is True:
-                return 1
-            if v is False:
-                return 0
-            if v is None:
-                return None
-            raise bad(v, "bool")
-
-    elif kind == MONEY:
-
-        def enc(v: Any) -> Any:
-            # exact: whole cents as an integer.  Fast path for the usual Decimal; anything
-            # unusual (not whole cents, NaN, int, wrong type) goes through money_value.
-            if v is None:
-                return None
-            if type(v) is Decimal and v.is_finite():
-                cents = v.scaleb(2)
-                whole = int(cents)
-                if whole == cents:
-                    return whole
-            return int(money_value(v, name).scaleb(2))
-
-    elif kind == DATETIME:
-        last: list[Any] = [None, None]  # memo of the last value: isoformat() is slow and a
-        # run stamps thousands of rows with the same created/updated time
-
-        def enc(v: Any) -> Any:
-            # "YYYY-MM-DDTHH:MM:SS[.ffffff]": text order is time order
-            if v is None:
-                return None
-            if v == last[0] and type(v) is datetime:
-                return last[1]
-            text = datetime_value(v, name).isoformat()
-            last[0], last[1] = v, text
-            return text
-
-    elif kind == JSON:
-
-        def enc(v: Any) -> Any:
-            return None if v is None else json_text(v, name)
-
-    else:  # pragma: no cover - schema.py only uses the kinds above
-        raise StoreError(f"{name}: unknown field type {kind!r}")
-    return enc
+    converters: dict[str, Encoder] = {
+        BOOL: int,  # 1 or 0 (sqlite3 would bind a bool too, but more slowly: it is not exactly an int)
+        MONEY: _cents,
+        DATETIME: datetime.isoformat,  # "YYYY-MM-DDTHH:MM:SS[.ffffff]": text order is time order
+        JSON: lambda v: validate.json_text(v, name),
+    }
+    return validate.encoder(coll, field, converters.get(kind))
 
 
 def _money_out(cents: int) -> Decimal:
@@ -214,7 +154,7 @@ def refuse_foreign(path: Path) -> None:
         raise SettingsError(f"{path} is not a pyBursar database (no pyBursar layout marker); check BURSAR_DB_URI")
 
 
-class SqliteStore:
+class SqliteStore(validate.CheckedStore):
     """The Store protocol on one SQLite file (see the module docstring)."""
 
     engine = "sqlite"
@@ -308,10 +248,7 @@ class SqliteStore:
 
     @staticmethod
     def _table(coll: str) -> _Table:
-        t = _TABLES.get(coll)
-        if t is None:
-            raise StoreError(f"unknown collection '{coll}'")
-        return t
+        return validate.lookup(_TABLES, coll)
 
     def _where(self, t: _Table, where: Where | None) -> tuple[str, list[Any]]:
         """(SQL condition, parameters) for an equality filter; "1" when there is none.
@@ -328,9 +265,7 @@ class SqliteStore:
         cached = self._sql.get(key)
         if cached is None:
             parts = []
-            for field, _ in shape:
-                if field not in t.encoders:
-                    raise unknown_field(t.name, field)
+            check_names(t.name, where)
             selective = any((t.name, f) in _INDEXED and (t.name, f) not in _LOW_SELECTIVITY for f, _ in shape)
             for field, kind in shape:
                 c = _q(field)
@@ -359,8 +294,7 @@ class SqliteStore:
 
     @staticmethod
     def _order(t: _Table, order_by: str, descending: bool) -> str:
-        if order_by not in t.encoders:
-            raise unknown_field(t.name, order_by)
+        validate.checked_order(t.name, order_by)
         d = " DESC" if descending else ""
         if order_by == "id":
             return f" ORDER BY id{d}"
@@ -377,7 +311,7 @@ class SqliteStore:
         key = ("set", t.name, keys)
         cached = self._sql.get(key)
         if cached is None:
-            _check_fields(t, keys, "the id of a document cannot be changed")
+            check_names(t.name, keys, id_error=FIXED_ID)
             cached = self._sql[key] = ", ".join(f"{_q(f)} = ?" for f in keys)
         encoders = t.encoders
         return cached, [encoders[f](v) for f, v in fields.items()]
@@ -390,7 +324,7 @@ class SqliteStore:
         key = ("insert", coll, keys)
         cached = self._sql.get(key)
         if cached is None:
-            _check_fields(t, keys, "a new document must not carry an id (the store assigns it)")
+            check_names(coll, keys, id_error=NEW_ID)
             sql = (
                 f"INSERT INTO {t.q} ({', '.join(_q(f) for f in keys)}) VALUES ({', '.join('?' for _ in keys)})"
                 if keys
@@ -412,11 +346,7 @@ class SqliteStore:
         rows: list[list[Any]] = []
         fields, encoders = list(t.fields), t.field_encoders
         for doc in docs:
-            if "id" in doc:
-                raise StoreError(f"{coll}: a new document must not carry an id (the store assigns it)")
-            for f in doc:
-                if f not in t.fields:
-                    raise unknown_field(coll, f)
+            check_names(coll, doc, id_error=NEW_ID)
             rows.append([enc(doc.get(f)) for f, enc in zip(fields, encoders, strict=True)])
         if not rows:
             return []
@@ -439,16 +369,14 @@ class SqliteStore:
         """Insert a document with its own id, which must not be taken.  AUTOINCREMENT moves its
         sequence past an explicit id, so a later insert never hands it out again."""
         t = self._table(coll)
-        new_id = doc.get("id")
-        if not isinstance(new_id, int) or isinstance(new_id, bool) or new_id < 1:
-            raise StoreError(f"{coll}: put needs the document's id (a positive int), got {new_id!r}")
-        _check_fields(t, tuple(f for f in doc if f != "id"), "")
+        new_id = validate.put_id(coll, doc)
+        check_names(coll, doc)
         row = [new_id, *(enc(doc.get(f)) for f, enc in zip(t.fields, t.field_encoders, strict=True))]
         try:
             self._conn.execute(t.insert_all, row)
         except sqlite3.IntegrityError as e:
             if self.get(coll, new_id) is not None:
-                raise StoreError(f"{coll} already has a document with id {new_id}") from None
+                raise validate.taken(coll, new_id) from None
             raise self._error(e) from None
         except sqlite3.Error as e:
             raise self._error(e) from None
@@ -459,21 +387,14 @@ class SqliteStore:
         top = self._exec(f"SELECT max(id) FROM {t.q}").fetchone()[0]
         return max(seq[0] if seq else 0, top or 0)
 
-    def update(self, coll: str, id: int, fields: Doc) -> None:
+    def _update_one(self, coll: str, id: int, fields: Doc) -> bool:
         t = self._table(coll)
-        if not fields:
-            if self.get(coll, id) is None:
-                raise StoreError(f"{coll} has no document with id {id}")
-            return
         clause, params = self._set_clause(t, fields)
         params.append(t.encoders["id"](id))
-        if self._exec(f"UPDATE {t.q} SET {clause} WHERE id = ?", params).rowcount == 0:
-            raise StoreError(f"{coll} has no document with id {id}")
+        return self._exec(f"UPDATE {t.q} SET {clause} WHERE id = ?", params).rowcount > 0
 
-    def update_where(self, coll: str, where: Where, fields: Doc) -> int:
+    def _update_many(self, coll: str, where: Where, fields: Doc) -> int:
         t = self._table(coll)
-        if not fields:
-            return self.count(coll, where)
         clause, params = self._set_clause(t, fields)
         cond, wparams = self._where(t, where)
         return self._exec(f"UPDATE {t.q} SET {clause} WHERE {cond}", params + wparams).rowcount
@@ -519,8 +440,7 @@ class SqliteStore:
         t = self._table(coll)
         cond, params = self._where(t, where)
         order = self._order(t, order_by, descending)
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise StoreError(f"find on {coll}: limit must be a non-negative int, got {limit!r}")
+        validate.checked_limit(coll, limit)
         return self._batches(t, cond, params, order_by, descending, order, limit)
 
     def _batches(
@@ -537,10 +457,8 @@ class SqliteStore:
         col = _q(order_by)
         pos = t.columns.index(order_by)
         after = " < " if descending else " > "
-        remaining = limit
-        last: tuple[Any, ...] | None = None
-        while remaining is None or remaining > 0:
-            size = _BATCH if remaining is None else min(_BATCH, remaining)
+
+        def fetch(last: tuple[Any, ...] | None, size: int) -> list[tuple[Any, ...]]:
             if last is None:
                 keyset, kparams = "", []
             elif order_by == "id":
@@ -557,14 +475,9 @@ class SqliteStore:
                 keyset += f" OR {col} IS NULL)" if descending else ")"
                 kparams = [last[pos], last[pos], last[0]]
             sql = f"{t.select} WHERE ({cond}){keyset}{order} LIMIT ?"
-            rows = self._exec(sql, [*params, *kparams, size]).fetchall()
-            for row in rows:
-                yield t.decode(row)
-            if len(rows) < size:
-                return
-            if remaining is not None:
-                remaining -= len(rows)
-            last = rows[-1]
+            return self._exec(sql, [*params, *kparams, size]).fetchall()
+
+        return map(t.decode, validate.keyset_batches(fetch, limit))
 
     def count(self, coll: str, where: Where | None = None) -> int:
         t = self._table(coll)
@@ -616,10 +529,6 @@ class SqliteStore:
                 return
             top = self._exec(f"SELECT max(id) FROM {t.q}").fetchone()[0] or 0
             self._exec("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (coll, max(floor, top)))
-
-    def get_meta(self, key: str) -> Any:
-        doc = self.find_one("meta", {"key": key})
-        return None if doc is None else doc["value"]
 
     def set_meta(self, key: str, value: Any, *, now: datetime | None = None) -> None:
         with self.transaction():

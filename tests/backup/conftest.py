@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from moto.server import ThreadedMotoServer
 
 from bursar.clients.s3 import S3Target
 from bursar.store import open_store
+from tests.endpoints import dead_url
 
 NOW = datetime(2024, 3, 4, 15, 30, 0, tzinfo=UTC)
 
@@ -102,10 +102,7 @@ def s3(moto_endpoint: str) -> S3Target:
 @pytest.fixture
 def dead_endpoint() -> str:
     """An http endpoint on 127.0.0.1 where nothing listens (a stopped server)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return dead_url()
 
 
 def files_in(folder: Path) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import stat
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from bursar.errors import SettingsError, StoreError
 from bursar.store import open_store, redact_uri
 from bursar.store.mongo import MongoStore
 from bursar.store.sqlite import SqliteStore
+from tests.endpoints import free_port
 
 
 def test_relative_sqlite_uri_is_relative_to_the_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,14 +76,8 @@ def test_malformed_mongodb_uris_are_settings_errors_without_the_password(uri: st
     assert "s3c" not in str(caught.value)
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_unreachable_mongodb_is_a_store_error_with_the_uri_redacted() -> None:
-    port = _closed_port()
+    port = free_port()
     uri = f"mongodb://bursar:s3cret@127.0.0.1:{port}/almabursar?serverSelectionTimeoutMS=300&connectTimeoutMS=300"
     with pytest.raises(StoreError) as caught:
         open_store(uri)

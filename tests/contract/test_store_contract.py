@@ -393,6 +393,19 @@ def test_unknown_fields_and_collections_are_store_errors(fines: Store) -> None:
 def test_bad_limit_is_refused(store: Store) -> None:
     with pytest.raises(StoreError, match="limit"):
         store.find("fines", limit=-1)
+    with pytest.raises(StoreError, match="limit"):
+        store.find("fines", limit=True)  # a bool is not a count
+
+
+def test_values_are_checked_even_where_nothing_matches(fines: Store) -> None:
+    # every store checks the same way (bursar.store.validate), the dry-run overlay included
+    with pytest.raises(StoreError, match="fines.remAmtAlma"):
+        fines.update_where("fines", {"patron": 42}, {"remAmtAlma": 0.5})
+    with pytest.raises(StoreError, match="fines.patron"):
+        fines.find("fines", {"patron": "1"})
+    with pytest.raises(StoreError, match="fines.patron"):
+        fines.count("fines", {"patron": ["1"]})
+    assert fines.count("fines", {"remAmtAlma": Decimal("0.50")}) == 0
 
 
 # ---- transactions -------------------------------------------------------------------------

@@ -8,7 +8,6 @@ the Bursar's folders are the same afterwards.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -22,6 +21,7 @@ from moto.server import ThreadedMotoServer
 from bursar.rules import columns as C
 from bursar.runtime.lock import run_lock
 from bursar.sandbox.generator import SANDBOX_REPORTS
+from tests.endpoints import dead_url
 
 from .conftest import PAYMENTS_DIR, Sandbox
 from .test_direction2 import PREFIX, csv
@@ -241,9 +241,7 @@ def test_s3_reachable_and_writable_and_the_probe_removed(ready, moto_endpoint):
 
 
 def test_s3_down(ready):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    dead = dead_url()
     result = doctor(ready, env={"S3_BUCKET": "backups", "S3_ENDPOINT_URL": dead})
     assert result.returncode == 1
     failures = _failures(result.stdout)

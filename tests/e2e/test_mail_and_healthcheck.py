@@ -4,8 +4,9 @@ code, that a dry run sends nothing; and `doctor --notify`."""
 
 from __future__ import annotations
 
+from tests.endpoints import dead_url, free_port
 from tests.httpreceiver import receiver
-from tests.mailserver import free_port, smtp_server
+from tests.mailserver import smtp_server
 
 from .conftest import Sandbox
 
@@ -25,7 +26,7 @@ def test_a_run_mails_its_summary_and_pings_start_then_success(sandbox: Sandbox):
         result = sandbox.run("today", day=world.day, extra_env=env)
     assert result.returncode in (0, 3), result.stdout + result.stderr
     assert monitor.paths == [f"/{UUID}/start", f"/{UUID}"]
-    assert b"today on " in monitor.requests[1][2]  # the finish ping carries the summary
+    assert b"today on " in monitor.requests[1].body  # the finish ping carries the summary
     assert len(inbox.messages) == 1
     msg = inbox.messages[0]
     assert msg["Subject"].startswith("pyBursar today on ")
@@ -96,7 +97,7 @@ def test_doctor_notify_sends_a_test_to_each(sandbox: Sandbox):
 def test_doctor_notify_with_everything_down(sandbox: Sandbox):
     world = sandbox.install(0)
     assert sandbox.run("importAlmaFines", day=world.day).returncode == 0
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = dead_url()
     env = {**mail_env(free_port()), "MAIL_ERRORS_TO": "", "HEALTHCHECK_URL": f"{dead}/{UUID}",
            "SLACK_WEBHOOK_URL": f"{dead}/services/T0/B0/summary"}
     result = sandbox.run("doctor", "--notify", day=world.day, extra_env=env)

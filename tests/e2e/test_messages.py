@@ -13,9 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -26,41 +24,16 @@ from bursar.cli import COMMANDS
 from bursar.rules import columns as c
 from bursar.sandbox.generator import SANDBOX_REPORTS, install_world
 from bursar.store import open_store
+from tests.endpoints import free_port
+from tests.httpreceiver import Receiver, receiver
 
 from .conftest import ABS, ROOT
 from .test_direction2 import PREFIX, csv, open_fines, row
 
 
-class Slack:
-    """A local stand-in for the Slack webhooks: records every JSON body posted to it."""
-
-    def __init__(self) -> None:
-        bodies: list[dict] = []
-        self.bodies = bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def failures(self) -> list[str]:
-        """The text of every failure notification received."""
-        return [json.dumps(body, ensure_ascii=False) for body in self.bodies if "failed" in body.get("text", "")]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+def failures(hook: Receiver) -> list[str]:
+    """The text of every failure notification the Slack stand-in received."""
+    return [json.dumps(body, ensure_ascii=False) for body in hook.payloads() if "failed" in body.get("text", "")]
 
 
 @pytest.fixture
@@ -70,13 +43,10 @@ def store(sandbox) -> None:
 
 
 @pytest.fixture
-def slack(sandbox) -> Iterator[Slack]:
-    hook = Slack()
-    sandbox.env["SLACK_ERROR_WEBHOOK_URL"] = hook.url
-    try:
+def slack(sandbox) -> Iterator[Receiver]:
+    with receiver("/hook") as hook:
+        sandbox.env["SLACK_ERROR_WEBHOOK_URL"] = hook.url
         yield hook
-    finally:
-        hook.close()
 
 
 def errors(result: subprocess.CompletedProcess) -> list[str]:
@@ -91,12 +61,6 @@ def imported(sandbox) -> object:
     return day
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # -- item 6: file-system conditions name the setting and the path, and are notified ---------
 
 
@@ -108,8 +72,8 @@ def test_exports_dir_that_is_a_file(sandbox, slack):
     assert errors(result) == [f"error: EXPORTS_DIR {sandbox.exports_dir} is a file, not a folder "
                               "(move the file away or point EXPORTS_DIR elsewhere)"]
     assert "unexpected" not in result.stderr and "Traceback" not in result.stderr
-    assert len(slack.failures()) == 1 and "EXPORTS_DIR" in slack.failures()[0]
-    assert str(sandbox.exports_dir) in slack.failures()[0]
+    assert len(failures(slack)) == 1 and "EXPORTS_DIR" in failures(slack)[0]
+    assert str(sandbox.exports_dir) in failures(slack)[0]
 
 
 def test_exports_sent_that_is_a_file(sandbox, slack):
@@ -122,7 +86,7 @@ def test_exports_sent_that_is_a_file(sandbox, slack):
     assert errors(result) == [f"error: EXPORTS_DIR/sent {sent} is a file, not a folder "
                               "(move the file away or point EXPORTS_DIR elsewhere)"]
     assert "unexpected" not in result.stderr
-    assert len(slack.failures()) == 1 and f"EXPORTS_DIR/sent {sent}" in slack.failures()[0]
+    assert len(failures(slack)) == 1 and f"EXPORTS_DIR/sent {sent}" in failures(slack)[0]
 
 
 def test_payments_dir_that_is_a_file(sandbox, store, slack):
@@ -133,7 +97,7 @@ def test_payments_dir_that_is_a_file(sandbox, store, slack):
     assert result.returncode == 1, result.stdout + result.stderr
     assert errors(result) == [f"error: PAYMENTS_DIR {payments} is a file, not a folder "
                               "(move the file away or point PAYMENTS_DIR elsewhere)"]
-    assert len(slack.failures()) == 1 and "PAYMENTS_DIR" in slack.failures()[0]
+    assert len(failures(slack)) == 1 and "PAYMENTS_DIR" in failures(slack)[0]
 
 
 def test_a_folder_under_a_file_names_the_file_in_the_way(sandbox, slack):
@@ -144,7 +108,7 @@ def test_a_folder_under_a_file_names_the_file_in_the_way(sandbox, slack):
     assert result.returncode == 1
     assert errors(result) == [f"error: EXPORTS_DIR {blocker / 'exports'} cannot be created: {blocker} is a "
                               "file, not a folder (move the file away or point EXPORTS_DIR elsewhere)"]
-    assert len(slack.failures()) == 1
+    assert len(failures(slack)) == 1
 
 
 @pytest.mark.parametrize("debug", [False, True])
@@ -159,7 +123,7 @@ def test_an_unexpected_error_is_notified_too(sandbox, slack, debug):
     assert result.returncode == 1, result.stdout + result.stderr
     [line] = errors(result)
     assert name in line  # what and where, even when unexpected
-    assert len(slack.failures()) == 1 and name in slack.failures()[0]
+    assert len(failures(slack)) == 1 and name in failures(slack)[0]
     assert ("run again with --debug" in result.stderr) is (not debug and "unexpected" in line)
 
 
@@ -167,7 +131,7 @@ def test_an_unexpected_error_is_notified_too(sandbox, slack, debug):
 
 
 def test_alma_unreachable_names_the_host_and_says_what_it_waits_for(sandbox):
-    port = closed_port()
+    port = free_port()
     result = sandbox.run("importAlmaFines", day=sandbox.worlds[0].day,
                          extra_env={"ALMA_API_URL": f"http://127.0.0.1:{port}", "ALMA_RETRIES": "1"})
     assert result.returncode == 1
@@ -358,7 +322,7 @@ def test_quiet_prints_the_attention_list_on_exit_3(sandbox):
 
 
 def test_quiet_prints_the_error_on_failure(sandbox):
-    port = closed_port()
+    port = free_port()
     result = sandbox.run("importAlmaFines", "--quiet", day=sandbox.worlds[0].day,
                          extra_env={"ALMA_API_URL": f"http://127.0.0.1:{port}", "ALMA_RETRIES": "0"})
     assert result.returncode == 1

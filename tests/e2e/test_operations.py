@@ -14,6 +14,8 @@ import pytest
 
 from bursar.runtime.crash import CRASH_EXIT_CODE
 from bursar.sandbox.payments_gen import fold_payments, install_world_keeping_payments, payment_files
+from tests.endpoints import dead_url
+from tests.httpreceiver import receiver
 
 from .conftest import ABS
 from .test_direction1 import GOLDEN
@@ -170,56 +172,23 @@ def test_two_concurrent_runs_one_proceeds_the_other_exits_cleanly(sandbox):
     assert first.returncode in (0, 3), out + err
 
 
-class _Receiver:
-    """A local Slack stand-in: records every JSON body posted to it."""
-
-    def __init__(self) -> None:
-        import json
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        bodies = self.bodies = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_slack_gets_the_summary_and_failures_without_emplids(sandbox):
-    summary_hook, error_hook = _Receiver(), _Receiver()
-    try:
+    with receiver("/hook") as summary_hook, receiver("/hook") as error_hook:
         sandbox.env.update({"SLACK_WEBHOOK_URL": summary_hook.url, "SLACK_ERROR_WEBHOOK_URL": error_hook.url})
         day = sandbox.install(0).day
         assert sandbox.run("today", day=day).returncode in (0, 3)
-        assert len(summary_hook.bodies) == 1 and isinstance(summary_hook.bodies[0]["blocks"], list)
-        text = str(summary_hook.bodies[0])
+        assert len(summary_hook.payloads()) == 1 and isinstance(summary_hook.payloads()[0]["blocks"], list)
+        text = str(summary_hook.payloads()[0])
         assert "exportBurs" in text
         emplids = {fine["almaPatronId"] for fine in sandbox.ledger()["fines"]}
         assert not [e for e in emplids if e in text]
         sandbox.env["BURSAR_SFTP_PASSWORD"] = "wrong"
         sandbox.install(1)
         assert sandbox.run("today", day=sandbox.worlds[1].day).returncode == 1
-        assert error_hook.bodies and "sftpToBurs" in str(error_hook.bodies[-1])
-        assert "wrong" not in str(error_hook.bodies)
+        assert error_hook.payloads() and "sftpToBurs" in str(error_hook.payloads()[-1])
+        assert "wrong" not in str(error_hook.payloads())
         # Slack down: the run is not affected
         sandbox.env.pop("BURSAR_SFTP_PASSWORD")
-        sandbox.env.update({"BURSAR_SFTP_PASSWORD": "sandbox-password", "SLACK_WEBHOOK_URL": "http://127.0.0.1:9/x"})
+        sandbox.env.update({"BURSAR_SFTP_PASSWORD": "sandbox-password", "SLACK_WEBHOOK_URL": dead_url("/x")})
         result = sandbox.run("today", day=sandbox.worlds[1].day)
         assert result.returncode in (0, 3) and "Slack notification not sent" in result.stderr
-    finally:
-        summary_hook.close()
-        error_hook.close()

@@ -31,13 +31,13 @@ from typing import Any
 import pytest
 
 from bursar.clients.sftp import SftpEndpoint
+from tests.endpoints import HOST, free_port, sftp_endpoint
 from tests.threads import no_new_threads_after
 
 SSHD = Path("/usr/sbin/sshd")
 SSH_KEYGEN = "ssh-keygen"
 ENSURE_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ensure-openssh.sh"
 PRIVSEP_DIR = Path("/run/sshd")  # sshd running as root refuses to start without it
-HOST = "127.0.0.1"
 START_TIMEOUT = 10.0  # seconds for sshd to answer with its banner
 START_ATTEMPTS = 5  # a free port can be taken between our probe and sshd's bind
 
@@ -74,18 +74,9 @@ class OpenSsh:
 
     def endpoint(self, directory: Path | str, **changes: Any) -> SftpEndpoint:
         """An endpoint for this server logging in with the Ed25519 key; fields overridable."""
-        values: dict[str, Any] = dict(
-            label="BURSAR_SFTP",
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=None,
-            key_file=self.key_file,
-            directory=str(directory),
-            known_hosts=self.known_hosts,
-        )
-        values.update(changes)
-        return SftpEndpoint(**values)
+        values: dict[str, Any] = dict(host=self.host, port=self.port, user=self.user, key_file=self.key_file,
+                                      directory=str(directory), known_hosts=self.known_hosts)
+        return sftp_endpoint(**{**values, **changes})
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -147,12 +138,6 @@ def _public(path: Path) -> str:
     """``<type> <base64>`` of a key pair's .pub file, without the comment."""
     kind, blob = path.with_name(path.name + ".pub").read_text().split()[:2]
     return f"{kind} {blob}"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def _write_config(directory: Path, port: int, user: str) -> Path:
@@ -236,7 +221,7 @@ def openssh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenSsh]:
 
     proc: subprocess.Popen[bytes] | None = None
     for _ in range(START_ATTEMPTS):
-        port = _free_port()
+        port = free_port()
         config = _write_config(directory, port, user)
         with open(log, "ab") as log_out:
             proc = subprocess.Popen(

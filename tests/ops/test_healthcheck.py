@@ -6,8 +6,8 @@ import time
 
 from bursar import settings as settings_mod
 from bursar.clients import healthcheck
+from tests.endpoints import free_port
 from tests.httpreceiver import receiver
-from tests.mailserver import free_port
 
 UUID = "5f2b9a8e-0000-4c1d-9e8f-3a1b2c3d4e5f"
 
@@ -19,8 +19,8 @@ def test_each_event_pings_its_path_with_a_scrubbed_body():
             assert healthcheck.send(url, event, "today: ok\npayment for 1201901471: {\"raw\": 1}\nkey SECRETkey9",
                                     secrets=["SECRETkey9"]) is None
     assert monitor.paths == [f"/ping/{UUID}/start", f"/ping/{UUID}", f"/ping/{UUID}/fail", f"/ping/{UUID}/log"]
-    assert {method for method, _, _ in monitor.requests} == {"POST"}
-    body = monitor.requests[0][2].decode()
+    assert {r.method for r in monitor.requests} == {"POST"}
+    body = monitor.requests[0].body.decode()
     assert "1201901471" not in body and "raw" not in body and "SECRETkey9" not in body and "today: ok" in body
 
 

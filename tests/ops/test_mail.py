@@ -13,7 +13,8 @@ from bursar import settings as settings_mod
 from bursar.clients.mail import mail_failure, mail_run
 from bursar.errors import SettingsError
 from bursar.runtime.summary import Summary
-from tests.mailserver import PASSWORD, USER, free_port, self_signed, smtp_server
+from tests.endpoints import free_port
+from tests.mailserver import PASSWORD, USER, self_signed, smtp_server
 
 API_KEY = "l8xxSECRETKEYvalue0001"
 EMPLID = "1201901471"

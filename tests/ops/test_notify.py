@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -26,6 +21,9 @@ from bursar.clients.notify import (
     summary_blocks,
 )
 from bursar.runtime.summary import Summary
+from tests.endpoints import dead_url
+from tests.httpreceiver import Receiver
+from tests.httpreceiver import receiver as running_receiver
 
 EMPLIDS = ("0123456789", "1201901471")
 ALMA_ERROR_BODY = ('{"errorsExist":true,"errorList":{"error":[{"errorCode":"401861",'
@@ -35,71 +33,25 @@ ALMA_XML_BODY = ('<?xml version="1.0"?><web_service_result><errorsExist>true</er
                  '</web_service_result>')
 
 
-@dataclass
-class Receiver:
-    """A stand-in Slack webhook: records every POST and answers as told."""
-
-    status: int = 200
-    reply: bytes = b"ok"
-    delay: float = 0.0
-    requests: list[dict] = field(default_factory=list)
-    release: threading.Event = field(default_factory=threading.Event)
-    url: str = ""
-
-    def payloads(self) -> list[dict]:
-        return [json.loads(r["body"]) for r in self.requests]
-
-
-@contextmanager
-def _running_receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            state.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            if state.delay:
-                state.release.wait(state.delay)  # teardown sets it, so no test waits it out
-            self.send_response(state.status)
-            self.send_header("Content-Length", str(len(state.reply)))
-            self.end_headers()
-            self.wfile.write(state.reply)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/sEcReTwEbHoOk"
-    try:
-        yield state
-    finally:
-        state.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+_HOOK = "/services/T000/B000/sEcReTwEbHoOk"
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    with _running_receiver() as state:
+    with running_receiver(_HOOK) as state:
         yield state
 
 
 @pytest.fixture
 def error_receiver() -> Iterator[Receiver]:
     """A second, independent receiver for the error hook."""
-    with _running_receiver() as state:
+    with running_receiver(_HOOK) as state:
         yield state
 
 
 @pytest.fixture
 def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/services/T000/B000/sEcReTwEbHoOk"
+    return dead_url(_HOOK)
 
 
 def _settings(tmp_path, **values: str):
@@ -220,9 +172,9 @@ def test_send_posts_json_with_blocks_as_a_list(receiver):
     payload = summary_blocks(_busy_summary(), title="pyBursar exportBurs", ok=False)
     assert send(receiver.url, payload) is None
     [request] = receiver.requests
-    assert request["path"] == "/services/T000/B000/sEcReTwEbHoOk"
-    assert request["headers"]["Content-Type"] == "application/json"
-    received = json.loads(request["body"])
+    assert request.path == "/services/T000/B000/sEcReTwEbHoOk"
+    assert request.headers["Content-Type"] == "application/json"
+    received = json.loads(request.body)
     assert isinstance(received["blocks"], list) and received == payload
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from bursar.clients.sftp import SftpEndpoint
 from bursar.sandbox.sftp_server import SandboxSftp
+from tests.endpoints import sftp_endpoint
 from tests.threads import no_new_threads_after
 
 USER = "bursar"
@@ -62,18 +63,9 @@ def known_hosts(tmp_path: Path, server: SandboxSftp) -> Path:
 def endpoint_for(server: SandboxSftp, known_hosts: Path, **changes: Any) -> SftpEndpoint:
     """An endpoint that reaches ``server`` as USER/PASSWORD in /upload, with overrides."""
     assert server.port is not None
-    values: dict[str, Any] = dict(
-        label="BURSAR_SFTP",
-        host="127.0.0.1",
-        port=server.port,
-        user=USER,
-        password=PASSWORD,
-        key_file=None,
-        directory=UPLOAD_DIR,
-        known_hosts=known_hosts,
-    )
-    values.update(changes)
-    return SftpEndpoint(**values)
+    values: dict[str, Any] = dict(port=server.port, user=USER, password=PASSWORD, directory=UPLOAD_DIR,
+                                  known_hosts=known_hosts)
+    return sftp_endpoint(**{**values, **changes})
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from bursar.clients.sftp import SftpEndpoint, connect, fingerprint, known_hosts_line
 from bursar.errors import SettingsError, SftpError
 from bursar.sandbox.sftp_server import SandboxSftp
+from tests.endpoints import free_port, sftp_endpoint
 from tests.sftp.conftest import PASSWORD, USER, endpoint_for
 
 
@@ -230,15 +231,11 @@ def test_missing_or_garbage_key_file(
 
 
 def test_connection_refused(tmp_path: Path) -> None:
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()  # nothing listens there now
+    port = free_port()  # nothing listens there
     known_hosts = tmp_path / "kh"
     known_hosts.write_text("")
-    endpoint = SftpEndpoint(
-        "PAYMENTS_SFTP", "127.0.0.1", port, USER, PASSWORD, None, "/in", known_hosts
-    )
+    endpoint = sftp_endpoint(label="PAYMENTS_SFTP", port=port, user=USER, password=PASSWORD, directory="/in",
+                             known_hosts=known_hosts)
     with pytest.raises(SftpError) as caught:
         connect(endpoint, timeout=5)
     assert str(caught.value) == f"PAYMENTS_SFTP: connection to [127.0.0.1]:{port} refused"
@@ -259,9 +256,8 @@ def test_a_silent_server_times_out_instead_of_hanging(
 ) -> None:
     known_hosts = tmp_path / "kh"
     known_hosts.write_text("")
-    endpoint = SftpEndpoint(
-        "BURSAR_SFTP", "127.0.0.1", silent_listener, USER, PASSWORD, None, "/u", known_hosts
-    )
+    endpoint = sftp_endpoint(port=silent_listener, user=USER, password=PASSWORD, directory="/u",
+                             known_hosts=known_hosts)
     started = time.monotonic()
     with pytest.raises(SftpError) as caught:
         connect(endpoint, timeout=0.5)
@@ -273,7 +269,7 @@ def test_a_silent_server_times_out_instead_of_hanging(
 
 def test_directory_must_be_absolute(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="BURSAR_SFTP_DIR"):
-        SftpEndpoint("BURSAR_SFTP", "h", 22, "u", "p", None, "upload", tmp_path / "kh")
+        sftp_endpoint(host="h", port=22, user="u", password="p", directory="upload", known_hosts=tmp_path / "kh")
 
 
 def test_password_never_appears_in_reprs_or_errors(

@@ -1,23 +1,32 @@
-"""The export decision table (docs/ledger.md §4) and the ledger's properties (docs/ledger.md §12)."""
+"""The export decision table (docs/ledger.md §4), the ledger's properties (docs/ledger.md §12), the
+credit rule (docs/ledger.md §8.3) and the ledger lines as the jobs store them."""
 
 from __future__ import annotations
 
 import random
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
 
+from bursar.jobs.ledger_store import trans_alma_doc, trans_burs_doc
 from bursar.rules.ledger import (
     AlmaLine,
     BursLine,
+    CreditMatch,
     Decision,
     FineState,
+    LoanFine,
     decide,
+    match_credit,
     mirror_alma_payment,
     part_balance,
     part_original,
 )
 from bursar.rules.money import ZERO
+from bursar.rules.rows import NO_LOAN
+from bursar.store import validate
+from bursar.store.schema import COLLECTIONS
 from tests.unit.amounts import from_cents
 
 
@@ -380,3 +389,57 @@ def test_arbitrary_states_never_crash_and_balance_when_accepted():
             assert sum((b.amt for b in burs), ZERO) + sum((x.amt for x in d.lines), ZERO) == d.amtA
             assert all(x.bursFineId in parts for x in d.lines)
     assert kinds.get("error", 0) > 100 and len(kinds) == 5, kinds
+
+
+# --- match_credit: a credit fee over the fines of its loan (docs/ledger.md §8.3) -------------
+
+
+def LF(fine_id: int, *lines: AlmaLine, patron: str = "P1", type_: str = "Overdue fine") -> LoanFine:
+    return LoanFine(fine_id, patron, type_, lines)
+
+
+def test_a_credit_without_a_loan_matches_nothing_even_loanless_fines():
+    m = match_credit(D(5), NO_LOAN, "P1", [LF(1, A("Fine", 5))])
+    assert m == CreditMatch((), D(5), "it has no loan id")
+
+
+def test_only_non_credit_fines_of_the_same_patron_are_candidates():
+    on_loan = [LF(1, A("Fine", 5), patron="P2"), LF(2, A("Credit", -3), type_="Credit"), LF(3, A("Fine", 4))]
+    assert match_credit(D(3), "L1", "P1", on_loan).shares == ((3, D(3)),)
+    m = match_credit(D(3), "L1", "P1", on_loan[:2])
+    assert m.shares == () and m.remainder == D(3)
+    assert m.unmatched == "no fine of patron's loan L1 is in the ledger"
+
+
+def test_capacity_is_what_was_charged_net_of_waives_and_credits_not_payments():
+    on_loan = [LF(1, A("Fine", 10), A("Waive", -4), A("Payment", -5)), LF(2, A("Fine", 2), A("Credit", -1))]
+    m = match_credit(D(9), "L1", "P1", on_loan)
+    assert m.shares == ((1, D(6)), (2, D(1))) and m.remainder == D(2) and m.unmatched is None
+
+
+def test_an_exact_match_takes_all_and_zero_shares_are_left_out():
+    on_loan = [LF(1, A("Fine", 10)), LF(2, A("Fine", 5)), LF(3, A("Fine", 5))]
+    assert match_credit(D(5), "L1", "P1", on_loan) == CreditMatch(((2, D(5)),), ZERO)
+    assert match_credit(D(12), "L1", "P1", on_loan).shares == ((1, D(10)), (2, D(2)))
+
+
+def test_a_credit_no_fine_has_room_for_is_matched_with_all_of_it_left_over():
+    m = match_credit(D(4), "L1", "P1", [LF(1, A("Fine", 3), A("Waive", -3))])
+    assert m == CreditMatch((), D(4))  # candidates exist: reported as excess, not kept on its own
+
+
+# --- the ledger documents the jobs write ----------------------------------------------------
+
+
+def test_the_line_builders_give_every_field_of_their_collection_and_pass_the_store_checks():
+    when = datetime(2024, 3, 1, 9, 30)
+    alma = trans_alma_doc(4, "F9", A("Payment", -3), when, new=True, trans_id="T1", created=when, note="n")
+    assert set(alma) == set(COLLECTIONS["trans_alma"])
+    assert (alma["fine"], alma["amt"], alma["type"], alma["newAlmaImp"]) == (4, D(-3), "Payment", True)
+    assert validate.checked("trans_alma", alma, id_error="") == alma
+    burs = trans_burs_doc(4, B("Waive", -2, "F9_01"), when, export=True)
+    assert set(burs) == set(COLLECTIONS["trans_burs"]) - {"sentLine"}
+    assert (burs["bursFineId"], burs["newBursExp"], burs["newBursImp"]) == ("F9_01", True, False)
+    assert validate.checked("trans_burs", burs, id_error="") == burs
+    sent = trans_burs_doc(4, B("Fine", 2), when, export=False, sent_line=8)
+    assert set(sent) == set(COLLECTIONS["trans_burs"]) and sent["sentLine"] == 8

@@ -1,6 +1,7 @@
 """Properties of the money rules, for every input hypothesis can think of (pure, no I/O).
 
 - allocation conserves money to the cent and never gives a part more than it can take;
+- a credit fee lands only on its patron's fines of its loan, each within what it was charged;
 - however a fine's history is split into days, the Bursar ends up billed exactly what Alma says;
 - every formatted line is 97 characters and parses back to its fields;
 - due dates and term codes never go back in time as the billing date moves forward;
@@ -55,6 +56,28 @@ def test_a_payment_is_never_applied_beyond_what_a_part_owes(payment, owed):
     alloc = apply_payment_to_parts(payment, owed)
     assert alloc.total + alloc.remainder == payment
     assert all(ZERO <= a <= max(ZERO, o) for a, o in zip(alloc.amounts, owed, strict=True))
+
+
+@st.composite
+def loan_fines(draw):
+    """The fines of one loan: of two patrons, some of them credit fees, each with Alma lines."""
+    line = st.builds(ledger.AlmaLine, st.sampled_from(["Fine", "Waive", "Credit", "Payment"]),
+                     st.decimals(min_value=Decimal("-300"), max_value=Decimal("300"), places=2))
+    return [ledger.LoanFine(i, draw(st.sampled_from(["P1", "P2"])), draw(st.sampled_from(["Overdue fine", "Credit"])),
+                            draw(st.lists(line, max_size=4)))
+            for i in range(1, draw(st.integers(0, 5)) + 1)]
+
+
+@given(credit=positive, on_loan=loan_fines(), loan=st.sampled_from(["L1", "\\N"]))
+def test_a_credit_lands_only_on_the_patrons_fines_of_its_loan_and_conserves_money(credit, on_loan, loan):
+    m = ledger.match_credit(credit, loan, "P1", on_loan)
+    assert sum((a for _, a in m.shares), ZERO) + m.remainder == credit
+    candidates = {f.fine_id: f for f in on_loan if f.patron == "P1" and f.type != "Credit"}
+    assert (m.unmatched is not None) == (loan == "\\N" or not candidates)
+    assert len({i for i, _ in m.shares}) == len(m.shares)  # one Credit line a fine at the most
+    for fine_id, amount in m.shares:
+        room = sum((a.amt for a in candidates[fine_id].alma if a.type != "Payment"), ZERO)
+        assert cents(amount) and ZERO < amount <= room
 
 
 # -- the ledger over any split into days -----------------------------------------------------
