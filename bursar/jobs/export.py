@@ -26,6 +26,7 @@ from ..leftovers import export_leftovers
 from ..money import ZERO
 from ..summary import Summary
 from .context import JobContext, midnight, recorded
+from .export_files import Labels, known_profiles, remember
 from .ledger_store import fine_state
 from .rollforward import settle_sent_lines
 from .send import local_export_ids
@@ -33,7 +34,8 @@ from .send import local_export_ids
 
 def run(ctx: JobContext) -> Summary:
     summary = ctx.effects.summary("exportBurs")
-    ctx.effects.remove_leftovers(export_leftovers, ctx.settings.exports_dir, ctx.settings.file_prefix)
+    ctx.effects.remove_leftovers(export_leftovers, ctx.settings.exports_dir, ctx.settings.file_prefix,
+                                 known_profiles(ctx))
     with recorded(ctx, "BursExport", summary):
         with ctx.store.transaction():
             apply_alma_imports(ctx, summary)
@@ -182,9 +184,14 @@ def ordered_lines(ctx: JobContext, export_id: int) -> list[tuple[str, Decimal]]:
     """The export's stored lines with their signed amounts (from the ledger line, so any
     profile's text will do), in the order the ledger lines were created."""
     out = []
+    labels: Labels | None = None
     for row in ctx.store.find("burs_export_trans", {"bursExport": export_id}, order_by="transBurs"):
         tb = ctx.store.get("trans_burs", row["transBurs"])
-        out.append((row["line"], tb["amt"] if tb is not None else bf.parse_line(row["line"]).amount))
+        if tb is not None:
+            out.append((row["line"], tb["amt"]))
+            continue
+        labels = labels or Labels(ctx)
+        out.append((row["line"], labels.parse(row["line"], row.get("profile"))[1].amount))
     return out
 
 
@@ -197,6 +204,7 @@ def write_export(ctx: JobContext, export: dict, summary: Summary) -> None:
         ctx.store.delete_where("burs_exports", {"id": export["id"]})  # created just before a crash
         return
     layout = s.profile
+    remember(ctx, layout)  # its files are recognised by it after a change of profile (export_files)
     names: dict[int, str | None] = {}
     totals = {bf.CHARGES_KIND: sum((a for _, a in charges), ZERO),
               bf.REVERSALS_KIND: sum((-a for _, a in reversals), ZERO)}
