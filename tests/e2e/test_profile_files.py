@@ -184,3 +184,36 @@ def test_reconcile_with_the_csv_profile(sandbox: Sandbox):
     again = sandbox.run("reconcile", day=rw.DAY1)
     assert again.returncode == 3, again.stdout + again.stderr
     assert (sandbox.work / "reports" / "reconcile-20260303.html").read_text(encoding="utf-8") == page
+
+
+def test_a_csv_export_the_backup_has_as_written_is_rolled_forward_to_sent(sandbox: Sandbox):
+    sandbox.env["BURSAR_PROFILE"] = CSV
+    for index, commands in ((0, ("importAlmaFines", "exportBurs", "sftpToBurs")),
+                            (1, ("importAlmaFines", "exportBurs", "backupDB", "sftpToBurs"))):
+        day = sandbox.install(index).day
+        for command in commands:
+            assert sandbox.run(command, day=day).returncode in (0, 3), command
+    uploaded = sandbox.uploaded()
+    restored = sandbox.run("restoreLast", day=day)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "export 2" in restored.stdout and "recorded as sent" in restored.stdout
+    export = sandbox.ledger()["burs_exports"][-1]  # charges and reversals in the one file
+    assert (export["id"], export["state"], export["numCharges"], export["numReversals"]) == (2, "sent", 15, 3)
+    again = sandbox.run("sftpToBurs", day=day)
+    assert again.returncode == 0 and "no written export waiting" in again.stdout
+    assert sandbox.uploaded() == uploaded
+
+
+def test_a_csv_export_written_after_the_backup_and_never_sent_is_set_aside(sandbox: Sandbox):
+    sandbox.env["BURSAR_PROFILE"] = CSV
+    day = sandbox.install(0).day
+    for command in ("importAlmaFines", "backupDB", "exportBurs"):
+        assert sandbox.run(command, day=day).returncode in (0, 3), command
+    written = sorted(p.name for p in sandbox.exports_dir.glob("*.csv"))
+    restored = sandbox.run("restoreLast", day=day)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "never delivered" in restored.stdout
+    assert sorted(p.name for p in (sandbox.exports_dir / "written-before-restore").iterdir()) == written
+    for command in ("exportBurs", "sftpToBurs"):
+        assert sandbox.run(command, day=day).returncode in (0, 3), command
+    assert sorted(sandbox.uploaded()) == [n.replace(".1.", ".2.") for n in written]

@@ -333,3 +333,19 @@ def test_header_and_footer_of_the_worked_example():
     rows[-1] = "T12.50|12.49"
     with pytest.raises(pf.BadLine, match="footer"):
         pr.parse_file(STATE_U, "".join(r + "\r\n" for r in rows).encode(), name)
+
+
+def test_a_killed_exports_temporary_files_are_found_under_every_profile_given(tmp_path):
+    from bursar.leftovers import export_leftovers
+
+    tmp_path = tmp_path / "exports"
+    tmp_path.mkdir()
+    names = {".LIB_charges.dat.20260302.1.csv.k3j_x9a0.tmp": CSV,
+             ".LIB_charges.dat.20260302.1.2.ab12cd34.tmp": PYBURSAR, ".SU_LIB_260302_4.txt.zx8_cv7b.tmp": STATE_U}
+    keep = [".notes.csv.k3j_x9a0.tmp", "LIB_charges.dat.20260302.1.csv", ".LIB_charges.dat.20260302.x.csv.k3j_x9a0.tmp"]
+    for name in [*names, *keep]:
+        (tmp_path / name).write_bytes(b"patron data")
+    assert [p.name for p in export_leftovers(tmp_path, PREFIX)] == [".LIB_charges.dat.20260302.1.2.ab12cd34.tmp"]
+    removed = {p.name for p in export_leftovers(tmp_path, PREFIX, [CSV, STATE_U])}
+    assert removed == {n for n, p in names.items() if p is not PYBURSAR}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
