@@ -427,15 +427,17 @@ def _charge_dates(ctx: JobContext, labels: Labels, ev: dict) -> tuple[date, date
     from the export's date and the rules of the profile that wrote it; a message when the line
     cannot be read back."""
     try:
-        p, values = labels.parse(ev["line"], ev.get("profile"))
+        p, values = labels.parse(ev["line"], ev.get("profile"), credit=False)
     except BadLine as exc:
         return f"the delivered line {ev['fileName']}:{ev['lineNumber']} cannot be read back ({exc}); its dates " \
                "and term are not set"
     billing = values.billing_date
     if billing is None:
         export = ctx.store.get("burs_exports", ev["bursExport"]) or {}
-        stamp = export.get("exportDate") or ""
-        billing = datetime.strptime(stamp, "%Y%m%d").date() if len(stamp) == 8 and stamp.isdigit() else ctx.today
+        try:
+            billing = datetime.strptime(str(export.get("exportDate")), "%Y%m%d").date()
+        except ValueError:
+            billing = ctx.today
     due = values.due_date or pf.profile_due_date(p, billing, ctx.settings.due_day)
     return billing, due, values.term or pf.profile_term(p, billing)
 

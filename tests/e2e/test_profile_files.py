@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,59 @@ def test_a_csv_export_written_after_the_backup_and_never_sent_is_set_aside(sandb
     for command in ("exportBurs", "sftpToBurs"):
         assert sandbox.run(command, day=day).returncode in (0, 3), command
     assert sorted(sandbox.uploaded()) == [n.replace(".1.", ".2.") for n in written]
+
+
+PLAIN = '''name = "plain"
+version = "1"
+
+[files]
+name = "{prefix}_{date}_{export_id}_{kind}.txt"
+kinds = ["DR", "CR"]
+
+[lines]
+format = "csv"
+
+[[lines.fields]]
+source = "emplid"
+
+[[lines.fields]]
+source = "amount"
+
+[[lines.fields]]
+source = "term"
+
+[[lines.fields]]
+source = "fine_id"
+
+[due]
+rule = "days-after"
+days = 30
+'''
+
+
+def test_a_profile_without_dates_rolls_forward_with_the_export_date_and_its_rules(sandbox: Sandbox, tmp_path):
+    """Two files whose lines show neither dates nor sign: the file says charge or credit, the
+    export's date and the profile's due rule give a rolled-forward charge its dates."""
+    plain = tmp_path / "plain.toml"
+    plain.write_text(PLAIN)
+    sandbox.env["BURSAR_PROFILE"] = str(plain)
+    day = sandbox.install(0).day
+    for command in ("importAlmaFines", "backupDB", "exportBurs", "sftpToBurs"):
+        assert sandbox.run(command, day=day).returncode in (0, 3), command
+    assert sorted(sandbox.uploaded()) == ["LIB_charges.dat_20260302_1_DR.txt"]
+
+    def parts() -> dict:
+        return {md["bursFineId"]: (md["billingDate"], md["fineDueDate"], md["termCode"])
+                for md in sandbox.ledger()["fine_mds"] if md["termCode"]}
+
+    before = parts()
+    assert before and {d for _, d, _ in before.values()} == {datetime(2026, 4, 1)}
+    restored = sandbox.run("restoreLast", day=day)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "recorded as sent" in restored.stdout
+    assert parts() == {}  # the backup was taken before the export
+    again = sandbox.run("exportBurs", day=day)
+    assert again.returncode in (0, 3), again.stdout + again.stderr
+    assert "lines the Bursar already had" in again.stdout
+    assert parts() == before
+    assert list(sandbox.exports_dir.glob("*.txt")) == []  # nothing exported again
