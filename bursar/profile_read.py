@@ -231,6 +231,10 @@ def parse_line(p: Profile, text: str, *, credit: bool | None = None) -> LineValu
     why = unreadable(p)
     if why is not None:
         raise BadLine(why)
+    return _parse_line(p, text, credit)
+
+
+def _parse_line(p: Profile, text: str, credit: bool | None) -> LineValues:
     cells = _split(p, text)
     raw = [_unpad(f, c) for f, c in zip(p.fields, cells)]
     hints = {h for f, r in zip(p.fields, raw) if (h := _credit_hint(f, r == "")) is not None}
@@ -294,8 +298,11 @@ def parse_file(p: Profile, data: bytes, name: ExportName) -> ExportFile:
             raise BadLine(f"the file has a line end other than {ending!r}")
     header = rows.pop(0) if p.header is not None and rows else None
     footer = rows.pop() if p.footer is not None and rows else None
+    why = unreadable(p)
+    if why is not None:
+        raise BadLine(why)
     credit = (name.kind == 2) if p.split else None
-    values = [parse_line(p, row, credit=credit) for row in rows]
+    values = [_parse_line(p, row, credit) for row in rows]
     if p.split and any((v.amount < 0) != (name.kind == 2) for v in values):
         raise BadLine("a credit line in the charges file, or a charge in the credits file")
     amounts = [v.amount for v in values]
