@@ -23,6 +23,7 @@ from decimal import Decimal
 from bursar import profile as pf
 from bursar.errors import FieldTooWide, StoreError
 from bursar.jobs.context import JobContext, midnight, recorded
+from bursar.jobs.export_files import Labels, known_profiles, remember
 from bursar.jobs.ledger_store import fine_state, selection_verdict, trans_burs_doc
 from bursar.jobs.rollforward import settle_sent_lines
 from bursar.jobs.send import local_export_ids
@@ -36,7 +37,8 @@ from bursar.runtime.summary import Summary
 
 def run(ctx: JobContext) -> Summary:
     summary = ctx.effects.summary("exportBurs")
-    ctx.effects.remove_leftovers(export_leftovers, ctx.settings.exports_dir, ctx.settings.file_prefix)
+    ctx.effects.remove_leftovers(export_leftovers, ctx.settings.exports_dir, ctx.settings.file_prefix,
+                                 known_profiles(ctx))
     with recorded(ctx, "BursExport", summary):
         with ctx.store.transaction():
             apply_alma_imports(ctx, summary)
@@ -267,29 +269,36 @@ def not_yet_billed(ctx: JobContext, fine_id: int) -> tuple[str, str] | None:
     return selection_verdict(ctx.store, ctx.settings.profile.select, fine_id, ctx.today)
 
 
-def export_lines(ctx: JobContext, export_id: int) -> tuple[list[str], list[str]]:
-    """The export's charge and reversal lines, in the order the ledger lines were created."""
-    rows = ordered_lines(ctx, export_id)
-    return [t for t, a in rows if a > 0], [t for t, a in rows if a < 0]
-
-
 def ordered_lines(ctx: JobContext, export_id: int) -> list[tuple[str, Decimal]]:
-    """The export's lines with their signed amounts (from the ledger lines, so any profile's
-    text will do), in the order the ledger lines were created.  The ledger lines of one
-    patron's line (aggregate = "patron") are one line, at its first member's place, with
-    their sum."""
+    """The export's lines with their signed amounts, in the order the ledger lines were created.
+    The amount is the ledger line's (so any profile's text will do); a line whose ledger line is
+    gone is read back with the profile that wrote it.  The ledger lines of one patron's line
+    (aggregate = "patron") are one line, at its first member's place, with their sum (or the
+    line's own amount, read back, when a member's ledger line is gone)."""
     out: list[tuple[str, Decimal]] = []
     at: dict[str, int] = {}
+    read_back: set[str] = set()
+    labels: Labels | None = None
     for row in ctx.store.find("burs_export_trans", {"bursExport": export_id}, order_by="transBurs"):
         tb = ctx.store.get("trans_burs", row["transBurs"])
-        amount = tb["amt"] if tb is not None else bf.parse_line(row["line"]).amount
+        if tb is not None:
+            amount = tb["amt"]
+        else:
+            labels = labels or Labels(ctx)
+            amount = labels.parse(row["line"], row.get("profile"))[1].amount
         group = row.get("lineGroup")
         if group and group in at:
             text, total = out[at[group]]
-            out[at[group]] = (text, total + amount)
+            if tb is None:
+                out[at[group]] = (text, amount)
+                read_back.add(group)
+            elif group not in read_back:
+                out[at[group]] = (text, total + amount)
             continue
         if group:
             at[group] = len(out)
+            if tb is None:
+                read_back.add(group)
         out.append((row["line"], amount))
     return out
 
@@ -303,6 +312,7 @@ def write_export(ctx: JobContext, export: dict, summary: Summary) -> None:
         ctx.store.delete_where("burs_exports", {"id": export["id"]})  # created just before a crash
         return
     layout = s.profile
+    remember(ctx, layout)  # its files are recognised by it after a change of profile (export_files)
     names: dict[int, str | None] = {}
     totals = {bf.CHARGES_KIND: sum((a for _, a in charges), ZERO),
               bf.REVERSALS_KIND: sum((-a for _, a in reversals), ZERO)}

@@ -143,16 +143,22 @@ def last_export(store: Store) -> str:
     if export is None:
         return "No Bursar export yet."
     export.pop("exported_fines", None)  # legacy key some migrated documents carry
+    charges = (f"  {export.get('numCharges') or 0} lines  ${export.get('chargesTotal') or 0:,.2f}"
+               if export.get("numCharges") is not None else "")
+    reversals = (f"  {export.get('numReversals') or 0} lines  ${export.get('reversalsTotal') or 0:,.2f}"
+                 if export.get("numReversals") is not None else "")
+    if export.get("chargesFilename") and not export.get("reversalsFilename") and export.get("numReversals"):
+        # a one-file profile (docs/profiles.md): charges and reversals are in the same file
+        files = [f"  file           {export['chargesFilename']}  (charges and reversals)",
+                 f"  charges        {charges.strip() or '-'}", f"  reversals      {reversals.strip() or '-'}"]
+    else:
+        files = [f"  charges file   {export.get('chargesFilename') or '-'}{charges}",
+                 f"  reversals file {export.get('reversalsFilename') or '-'}{reversals}"]
     lines = [
         f"Export {export['id']} ({export.get('state') or 'sent'})",
         f"  created        {export['created']:%Y-%m-%d %H:%M:%S} UTC" if export.get("created")
         else "  created        -",
-        f"  charges file   {export.get('chargesFilename') or '-'}"
-        + (f"  {export.get('numCharges') or 0} lines  ${export.get('chargesTotal') or 0:,.2f}"
-           if export.get("numCharges") is not None else ""),
-        f"  reversals file {export.get('reversalsFilename') or '-'}"
-        + (f"  {export.get('numReversals') or 0} lines  ${export.get('reversalsTotal') or 0:,.2f}"
-           if export.get("numReversals") is not None else ""),
+        *files,
         f"  total lines    {export.get('numSent') if export.get('numSent') is not None else '-'}",
         f"  sent           {export['sent_to_bursar']:%Y-%m-%d %H:%M:%S} UTC" if export.get("sent_to_bursar")
         else "  sent           not yet",

@@ -34,7 +34,8 @@ from typing import Any
 
 from bursar.errors import AlmaDailyLimitError, AlmaError
 from bursar.jobs.context import JobContext, recorded
-from bursar.rules import bursar_file as bf
+from bursar.jobs.export_files import Labels
+from bursar.profile import BadLine
 from bursar.rules import ledger
 from bursar.rules import reconcile_rules as rules
 from bursar.rules.money import ZERO
@@ -155,6 +156,7 @@ class _Report:
         self.alma_as_of: datetime | None = None
         self.seen_before: datetime | None = None  # UTC: applied before this, the import saw it
         self.unsent: set[int] = set()
+        self.labels: Labels | None = None
 
     # the store, once over ------------------------------------------------------------------------
     def sweep(self, store: Store, writer: Any) -> None:
@@ -315,13 +317,26 @@ class _Report:
             if charges is None or reversals is None:
                 charges = reversals = ZERO
                 for t in store.find("burs_export_trans", {"bursExport": export["id"]}):
-                    amount = bf.parse_line(t["line"]).amount if t["line"] else ZERO
+                    amount = self._line_amount(t)
                     if amount > 0:
                         charges += amount
                     else:
                         reversals -= amount
             self.chart[month][0] += charges
             self.chart[month][1] += reversals
+
+    def _line_amount(self, row: dict) -> Decimal:
+        """A stored line's signed amount, read back with the profile that wrote it (an
+        unreadable line counts nothing; the export's own totals are there for every export
+        but the original's)."""
+        if not row["line"]:
+            return ZERO
+        if self.labels is None:
+            self.labels = Labels(self.ctx)
+        try:
+            return self.labels.parse(row["line"], row.get("profile"))[1].amount
+        except BadLine:
+            return ZERO
 
     def _chart_payment(self, row: dict) -> None:
         """Payments for our fines (the rows naming no fine of ours are differences, not payments)."""

@@ -30,16 +30,19 @@ pays refuses until the evidence is back, or until an operator accepts the risk w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from bursar import profile as pf
+from bursar import profile_read as pr
 from bursar.clients.sftp import file_sha256
 from bursar.errors import BursarError
 from bursar.jobs.context import JobContext, log, midnight
+from bursar.jobs.export_files import LEGACY_LABEL, Labels, known_profiles, remember
 from bursar.jobs.ledger_store import trans_burs_doc
 from bursar.jobs.send import ARCHIVE
-from bursar.rules import bursar_file as bf
+from bursar.profile import BadLine, LineValues, Profile
 from bursar.rules import ledger
 from bursar.rules.money import ZERO
 from bursar.runtime.summary import Summary
@@ -73,29 +76,88 @@ def begin(store: Store, *, backup: str, before: dict[str, Any] | None, now: date
 # -- the evidence ----------------------------------------------------------------------------
 @dataclass
 class _ExportFiles:
-    """The files of one export id found outside the store, by kind (1 charges, 2 reversals)."""
+    """The files of one export id found outside the store, and the profiles that make their names."""
 
     export_id: int
     export_date: str
-    paths: dict[int, Path] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)  # file name -> where (the archived copy wins)
+    makers: dict[str, list[tuple[Profile, pr.ExportName]]] = field(default_factory=dict)  # name -> who makes it
     delivered: bool = False  # at least one of its files is in the archive
 
 
-def _local_evidence(ctx: JobContext) -> dict[int, _ExportFiles]:
+@dataclass
+class _Read:
+    """An export's files read back with the profile that wrote them; by kind (1 charges or the
+    only file, 2 credits)."""
+
+    profile: Profile
+    names: dict[int, str]
+    lines: dict[int, list[str]]
+    values: dict[int, list[LineValues]]
+
+    def all_values(self) -> list[LineValues]:
+        return [v for kind in sorted(self.values) for v in self.values[kind]]
+
+
+def _local_evidence(ctx: JobContext, profiles: list[Profile]) -> tuple[dict[int, _ExportFiles], list[str]]:
+    """The export files in the archive and the exports folder, by export id, and the names in
+    the archive that no known profile makes."""
     prefix = ctx.settings.file_prefix
     found: dict[int, _ExportFiles] = {}
+    strangers: list[str] = []
     exports_dir = ctx.settings.exports_dir
     for folder, delivered in ((exports_dir / ARCHIVE, True), (exports_dir, False)):
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
-            name = bf.parse_file_name(prefix, path.name)
-            if name is None or not path.is_file():
+            if not path.is_file() or path.name.startswith("."):
                 continue
-            entry = found.setdefault(name.export_id, _ExportFiles(name.export_id, name.export_date))
-            entry.paths.setdefault(name.kind, path)  # the archived copy wins: it is what arrived
+            makers = pr.recognise(profiles, prefix, path.name)
+            if not makers:
+                if delivered:
+                    strangers.append(path.name)
+                continue
+            first = makers[0][1]
+            entry = found.setdefault(first.export_id, _ExportFiles(first.export_id, first.export_date))
+            entry.paths.setdefault(path.name, path)  # the archived copy wins: it is what arrived
+            entry.makers.setdefault(path.name, [(p, n) for p, n in makers if n.export_id == first.export_id])
             entry.delivered = entry.delivered or delivered
-    return found
+    return found, strangers
+
+
+def _read_files(files: _ExportFiles) -> _Read | str:
+    """The export's files read back with a profile that makes all their names and reads all
+    their lines; a gap message when none does, or when two read them differently."""
+    names = sorted(files.paths)
+    shown = ", ".join(names)
+    said = {name: {id(p): n for p, n in files.makers[name]} for name in names}
+    common = [p for p, _ in files.makers[names[0]] if all(id(p) in said[n] for n in names)]
+    if not common:
+        return f"the files of export {files.export_id} ({shown}) are named by different profiles"
+    reads: list[_Read] = []
+    errors: list[str] = []
+    for p in common:
+        read = _Read(p, {}, {}, {})
+        try:
+            for name in names:
+                parsed = said[name][id(p)]
+                if parsed.kind in read.names:
+                    raise BadLine(f"{read.names[parsed.kind]} and {name} are the same file of the export")
+                content = pr.parse_file(p, files.paths[name].read_bytes(), parsed)
+                read.names[parsed.kind] = name
+                read.lines[parsed.kind], read.values[parsed.kind] = content.lines, content.values
+        except (OSError, BadLine) as exc:
+            errors.append(f"{p.label}: {exc}")
+            continue
+        reads.append(read)
+    if not reads:
+        return f"the files of export {files.export_id} cannot be read as Bursar lines ({'; '.join(errors)})"
+    first = [(v.fine_id, v.amount) for v in reads[0].all_values()]
+    for other in reads[1:]:
+        if [(v.fine_id, v.amount) for v in other.all_values()] != first:
+            return (f"the files of export {files.export_id} ({shown}) read differently with profiles "
+                    f"{reads[0].profile.label} and {other.profile.label}")
+    return reads[0]
 
 
 def _server_view(ctx: JobContext, summary: Summary, check: set[str]) -> dict[str, str | None] | None:
@@ -116,11 +178,6 @@ def _server_view(ctx: JobContext, summary: Summary, check: set[str]) -> dict[str
         return None
 
 
-def _read_lines(path: Path) -> list[str]:
-    text = path.read_text(encoding="ascii")
-    return [line for line in text.split("\n") if line]
-
-
 # -- the roll-forward ------------------------------------------------------------------------
 def roll_forward(ctx: JobContext, summary: Summary) -> list[str]:
     """Record what the evidence shows and return the gaps (empty when everything is accounted
@@ -129,7 +186,8 @@ def roll_forward(ctx: JobContext, summary: Summary) -> list[str]:
     state = store.get_meta(KEY)
     if not state or state.get("state") in ("done", "accepted"):
         return []
-    evidence = _local_evidence(ctx)
+    profiles = known_profiles(ctx)
+    evidence, strangers = _local_evidence(ctx, profiles)
     exports = {e["id"]: e for e in store.find("burs_exports")}
     unknown = {p.name for f in evidence.values() if not f.delivered and f.export_id not in exports
                for p in f.paths.values()}
@@ -149,9 +207,12 @@ def roll_forward(ctx: JobContext, summary: Summary) -> list[str]:
         if gap:
             gaps.append(gap)
     exports = {e["id"]: e for e in store.find("burs_exports")}
-    gaps += _unaccounted(ctx, state.get("before"), exports, evidence, server)
+    gaps += _unaccounted(ctx, state.get("before"), exports, evidence, server, profiles)
+    gaps += [f"{ctx.settings.exports_dir / ARCHIVE / name} is in the archive of sent files, but no known profile "
+             "makes that name (set BURSAR_PROFILE to the profile that wrote it, or move the file away if it is "
+             "not an export)" for name in strangers]
     known = [*evidence, *exports, (state.get("before") or {}).get("maxExportId", 0),
-             *bf.export_ids(ctx.settings.file_prefix, server or {})]
+             *pr.export_ids(profiles, ctx.settings.file_prefix, server or {})]
     top = max(known, default=0)
     if not gaps:  # with a gap nothing may export, and a later roll-forward still needs the ids free
         store.raise_ids("burs_exports", top)
@@ -176,7 +237,7 @@ def _delivered_unarchived(ctx: JobContext, files: _ExportFiles, server: dict[str
     the server holds exactly its files (it was delivered: recorded as sent); None when the
     server has none of them (never delivered: the files are set aside in EXPORTS_DIR/SET_ASIDE,
     and the store's undo stands); a gap message when it cannot be told."""
-    names = sorted(p.name for p in files.paths.values())
+    names = sorted(files.paths)
     if server is None:
         return (f"export {files.export_id} ({', '.join(names)}) was written after the backup and the Bursar's "
                 "server could not be checked for it")
@@ -201,30 +262,31 @@ def _record(ctx: JobContext, files: _ExportFiles, export: dict | None, summary: 
     store = ctx.store
     if export is not None and (export["state"] == "sent" or export["sent_to_bursar"] is not None):
         return None  # the restored store knows it was sent
-    names = {kind: path.name for kind, path in files.paths.items()}
-    try:
-        lines = {kind: _read_lines(path) for kind, path in files.paths.items()}
-        for kind_lines in lines.values():
-            for text in kind_lines:
-                bf.parse_line(text)
-    except (OSError, UnicodeDecodeError, bf.BadLine) as exc:
-        return f"the files of export {files.export_id} cannot be read as Bursar lines ({exc})"
+    read = _read_files(files)
+    if isinstance(read, str):
+        return read
+    remember(ctx, read.profile)  # its lines are read back with it later (settle_sent_lines)
     with store.transaction():
-        return _record_lines(ctx, files, export, names, lines, summary)
+        return _record_lines(ctx, files, export, read, summary)
 
 
-def _record_lines(ctx: JobContext, files: _ExportFiles, export: dict | None, names: dict[int, str],
-                  lines: dict[int, list[str]], summary: Summary) -> str | None:
+def _record_lines(ctx: JobContext, files: _ExportFiles, export: dict | None, read: _Read,
+                  summary: Summary) -> str | None:
     store = ctx.store
-    shown = ", ".join(sorted(names.values()))
+    shown = ", ".join(sorted(read.names.values()))
     if export is not None and export["state"] != RECORDING:
         # the backup has this export, not yet sent: its lines must be the files' lines
-        from bursar.jobs.export import export_lines
+        from bursar.jobs.export import ordered_lines
 
-        if list(export_lines(ctx, export["id"])) != [lines.get(1, []), lines.get(2, [])]:
+        rows = ordered_lines(ctx, export["id"])
+        if read.profile.split:
+            expected = {1: [t for t, a in rows if a > 0], 2: [t for t, a in rows if a < 0]}
+        else:
+            expected = {1: [t for t, _ in rows], 2: []}
+        if expected != {k: read.lines.get(k, []) for k in (1, 2)}:
             return f"export {files.export_id} in the backup has other lines than its files {shown}"
         if files.delivered:
-            _mark_sent(ctx, export["id"], files, names, lines)
+            _mark_sent(ctx, export["id"], files, read)
             summary.note(f"roll-forward: export {files.export_id} ({shown}) was sent after the backup: "
                          "recorded as sent")
         return None
@@ -241,40 +303,38 @@ def _record_lines(ctx: JobContext, files: _ExportFiles, export: dict | None, nam
     else:  # a roll-forward stopped half-way (MongoDB has no transactions): record it again
         new_id = export["id"]
         store.delete_where("burs_sent_lines", {"bursExport": new_id})
-    for kind in sorted(lines):
-        for number, text in enumerate(lines[kind], 1):
-            parsed = bf.parse_line(text)
+    for kind in sorted(read.lines):
+        for number, (text, value) in enumerate(zip(read.lines[kind], read.values[kind]), 1):
             store.insert("burs_sent_lines", {
-                "bursExport": new_id, "fileName": names[kind], "lineNumber": number, "line": text,
-                "bursFineId": parsed.reference, "amt": parsed.amount, "transBurs": None,
+                "bursExport": new_id, "fileName": read.names[kind], "lineNumber": number, "line": text,
+                "profile": read.profile.label, "bursFineId": value.fine_id, "amt": value.amount, "transBurs": None,
                 "created": stamp, "updated": stamp})
-    _mark_sent(ctx, new_id, files, names, lines)  # only delivered exports get here
+    _mark_sent(ctx, new_id, files, read)  # only delivered exports get here
     summary.note(f"roll-forward: export {new_id} ({shown}) was sent after the backup: recorded as sent; "
-                 f"its {sum(map(len, lines.values()))} lines count as billed")
+                 f"its {len(read.all_values())} lines count as billed")
     return None
 
 
-def _set_files(ctx: JobContext, export_id: int, names: dict[int, str], lines: dict[int, list[str]],
-               extra: dict[str, Any]) -> None:
-    totals = {k: sum((abs(bf.parse_line(t).amount) for t in lines.get(k, [])), ZERO) for k in (1, 2)}
+def _set_files(ctx: JobContext, export_id: int, read: _Read, extra: dict[str, Any]) -> None:
+    amounts = [v.amount for v in read.all_values()]
     ctx.store.update("burs_exports", export_id, {
-        "chargesFilename": names.get(1), "reversalsFilename": names.get(2),
-        "numSent": sum(map(len, lines.values())), "numCharges": len(lines.get(1, [])),
-        "numReversals": len(lines.get(2, [])), "chargesTotal": totals[1], "reversalsTotal": totals[2],
-        "updated": ctx.utc_now, **extra})
+        "chargesFilename": read.names.get(1), "reversalsFilename": read.names.get(2),
+        "numSent": len(amounts), "numCharges": sum(a > 0 for a in amounts),
+        "numReversals": sum(a < 0 for a in amounts), "chargesTotal": sum((a for a in amounts if a > 0), ZERO),
+        "reversalsTotal": sum((-a for a in amounts if a < 0), ZERO), "updated": ctx.utc_now, **extra})
 
 
-def _mark_sent(ctx: JobContext, export_id: int, files: _ExportFiles, names: dict[int, str],
-               lines: dict[int, list[str]]) -> None:
+def _mark_sent(ctx: JobContext, export_id: int, files: _ExportFiles, read: _Read) -> None:
     when = max(datetime.fromtimestamp(p.stat().st_mtime, UTC) for p in files.paths.values())
     sent = when.replace(tzinfo=None, microsecond=0)
-    _set_files(ctx, export_id, names, lines, {
+    _set_files(ctx, export_id, read, {
         "state": "sent", "sent_to_bursar": sent,
-        "chargesSent": sent if 1 in names else None, "reversalsSent": sent if 2 in names else None})
+        "chargesSent": sent if 1 in read.names else None, "reversalsSent": sent if 2 in read.names else None})
 
 
 def _unaccounted(ctx: JobContext, before: dict[str, Any] | None, exports: dict[int, dict],
-                 evidence: dict[int, _ExportFiles], server: dict[str, str | None] | None) -> list[str]:
+                 evidence: dict[int, _ExportFiles], server: dict[str, str | None] | None,
+                 profiles: list[Profile]) -> list[str]:
     """What the evidence cannot account for."""
     gaps = []
     archive = ctx.settings.exports_dir / ARCHIVE
@@ -291,8 +351,8 @@ def _unaccounted(ctx: JobContext, before: dict[str, Any] | None, exports: dict[i
             gaps.append(f"export {export_id} ({', '.join(names)}) was sent before the restore, but its files are "
                         f"not in {archive}")
     for name in sorted(server or {}):
-        parsed = bf.parse_file_name(ctx.settings.file_prefix, name)
-        if parsed and parsed.export_id not in evidence and parsed.export_id not in exports:
+        ids = pr.export_ids(profiles, ctx.settings.file_prefix, [name])
+        if ids and not any(i in evidence or i in exports for i in ids):
             gaps.append(f"the Bursar's server has {name}, which neither the restored store nor {archive} knows")
     return gaps
 
@@ -329,6 +389,7 @@ def settle_sent_lines(ctx: JobContext, summary: Summary) -> None:
     ledger line carries `sentLine`), so a crash anywhere is repaired by running again."""
     store = ctx.store
     stamp = ctx.utc_now
+    labels: Labels | None = None
     for evidence_id in [e["id"] for e in store.find("burs_sent_lines", {"transBurs": None})]:
         ev = store.get("burs_sent_lines", evidence_id)
         if ev is None:
@@ -347,15 +408,39 @@ def settle_sent_lines(ctx: JobContext, summary: Summary) -> None:
         if store.find_one("burs_export_trans", {"transBurs": tb_id}) is None:
             store.insert("burs_export_trans", {"transBurs": tb_id, "bursExport": ev["bursExport"],
                                                "bursFineMd": md["id"], "line": ev["line"],
+                                               "profile": ev.get("profile") or LEGACY_LABEL,
                                                "created": stamp, "updated": stamp})
         if ev["amt"] > 0:  # a charge sets the part's dates, as exporting it did
-            fields = bf.parse_line(ev["line"])
-            store.update("fine_mds", md["id"], {
-                "billingDate": midnight(fields.billing_date) if fields.billing_date else None,
-                "fineDueDate": midnight(fields.due_date) if fields.due_date else None,
-                "termCode": fields.term_code, "updated": stamp})
+            labels = labels or Labels(ctx)
+            dates = _charge_dates(ctx, labels, ev)
+            if isinstance(dates, str):
+                summary.flag(f"Bursar reference {ev['bursFineId']}", dates)
+            else:
+                billing, due, term = dates
+                store.update("fine_mds", md["id"], {"billingDate": midnight(billing), "fineDueDate": midnight(due),
+                                                    "termCode": term, "updated": stamp})
         store.update("burs_sent_lines", ev["id"], {"transBurs": tb_id, "updated": stamp})
         summary.count("lines the Bursar already had (found after a restore)", amount=abs(ev["amt"]))
+
+
+def _charge_dates(ctx: JobContext, labels: Labels, ev: dict) -> tuple[date, date, str] | str:
+    """(billing date, due date, term) of a delivered charge line: what the line shows, the rest
+    from the export's date and the rules of the profile that wrote it; a message when the line
+    cannot be read back."""
+    try:
+        p, values = labels.parse(ev["line"], ev.get("profile"), credit=False)
+    except BadLine as exc:
+        return f"the delivered line {ev['fileName']}:{ev['lineNumber']} cannot be read back ({exc}); its dates " \
+               "and term are not set"
+    billing = values.billing_date
+    if billing is None:
+        export = ctx.store.get("burs_exports", ev["bursExport"]) or {}
+        try:
+            billing = datetime.strptime(str(export.get("exportDate")), "%Y%m%d").date()
+        except ValueError:
+            billing = ctx.today
+    due = values.due_date or pf.profile_due_date(p, billing, ctx.settings.due_day)
+    return billing, due, values.term or pf.profile_term(p, billing)
 
 
 def _pending_twin(store: Store, md: dict, ev: dict) -> dict | None:

@@ -10,7 +10,8 @@ and never counted as delivered: the run stops and names both files.
 Exports the original pyBursar wrote but never sent (no `state`, no sent date) are picked up
 too, so a site that switches over mid-cycle loses nothing.  Every export id found in the upload
 folder's listing raises the store's id counter, so a later export never reuses a name the
-Bursar already has.
+Bursar already has: names are recognised under every profile the site has written with
+(bursar.jobs.export_files), so a change of profile does not hide them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from bursar.clients import sftp
 from bursar.errors import BursarError, SftpError
 from bursar.jobs.context import JobContext, log, recorded, sftp_endpoint
-from bursar.rules import bursar_file as bf
+from bursar.jobs.export_files import export_ids
 from bursar.runtime import crash
 from bursar.runtime.summary import Summary
 
@@ -43,7 +44,7 @@ def local_export_ids(ctx: JobContext) -> set[int]:
     for folder in (ctx.settings.exports_dir, ctx.settings.exports_dir / ARCHIVE):
         if folder.is_dir():
             names += [p.name for p in folder.iterdir()]
-    return bf.export_ids(ctx.settings.file_prefix, names)
+    return export_ids(ctx, names)
 
 
 def unsent_exports(ctx: JobContext) -> list[dict]:
@@ -71,7 +72,7 @@ def run(ctx: JobContext) -> Summary:
     with recorded(ctx, "BursarSend", summary), sftp.connect(target) as session:
         on_server = {f.name for f in session.listdir()}
         # never hand out an export id the Bursar has already seen
-        ctx.store.raise_ids("burs_exports", max(bf.export_ids(ctx.settings.file_prefix, on_server), default=0))
+        ctx.store.raise_ids("burs_exports", max(export_ids(ctx, on_server), default=0))
         for export in exports:
             _send_export(ctx, session, export, on_server, summary)
     return summary

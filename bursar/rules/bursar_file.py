@@ -30,7 +30,7 @@ Columns are 1-based and inclusive; Python slices are given alongside.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -200,7 +200,8 @@ class FileName:
 
 
 def parse_file_name(prefix: str, name: str) -> FileName | None:
-    """The parts of an export file name `file_name` made with this prefix, or None.
+    """The parts of an export file name `file_name` made with this prefix, or None (the
+    pybursar names only; bursar.profile_read recognises the names of any profile).
     parse_file_name("LIB_charges.dat", "LIB_charges.dat.20210920.42.1") -> (20210920, 42, 1)."""
     if not name.startswith(prefix + "."):
         return None
@@ -208,11 +209,6 @@ def parse_file_name(prefix: str, name: str) -> FileName | None:
     if m is None:
         return None
     return FileName(m.group(1), int(m.group(2)), int(m.group(3)))
-
-
-def export_ids(prefix: str, names: Iterable[str]) -> set[int]:
-    """The export ids that these file names (a folder listing, say) carry."""
-    return {p.export_id for p in (parse_file_name(prefix, n) for n in names) if p is not None}
 
 
 def file_bytes(lines: Sequence[str], *, line_ending: str = "\n", encoding: str = "ascii",

@@ -19,7 +19,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bursar.profile import Profile
 
 log = logging.getLogger("bursar")
 
@@ -51,11 +56,14 @@ def _remove(folder: Path, wanted: re.Pattern[str], name_ok: object = None) -> li
     return removed
 
 
-def export_leftovers(exports_dir: Path, file_prefix: str) -> list[Path]:
-    """Temporary export files (`write_file_atomic`) of export files with our prefix."""
-    from bursar.rules.bursar_file import parse_file_name
+def export_leftovers(exports_dir: Path, file_prefix: str, profiles: Sequence[Profile] = ()) -> list[Path]:
+    """Temporary export files (`write_file_atomic`) of export files with our prefix, named as
+    one of `profiles` names them (the built-in pybursar's names when none are given)."""
+    from bursar.profile import builtin
+    from bursar.profile_read import export_ids
 
-    return _remove(exports_dir, _EXPORT_TMP, lambda name: parse_file_name(file_prefix, name) is not None)
+    known = list(profiles) or [builtin("pybursar")]
+    return _remove(exports_dir, _EXPORT_TMP, lambda name: bool(export_ids(known, file_prefix, [name])))
 
 
 def payment_leftovers(payments_dir: Path, file_prefix: str) -> list[Path]:

@@ -181,7 +181,8 @@ COLLECTIONS: dict[str, dict[str, str]] = {
         "bursExport": INT,  # the export whose file holds the line (recorded again by a restore)
         "fileName": STR,
         "lineNumber": INT,
-        "line": STR,  # the 97-character line as the Bursar has it
+        "line": STR,  # the line as the Bursar has it (header and footer lines are not kept)
+        "profile": STR,  # new: the profile that reads it back ("peoplesoft-csv@1"); None: pybursar@1
         "bursFineId": STR,
         "amt": MONEY,  # signed: + charge, - reversal
         "transBurs": INT,  # the ledger line it was matched to; None until then
