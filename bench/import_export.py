@@ -19,7 +19,7 @@ other benchmarks ran, the 100,000 run at 1 to 3 beside the 1,000,000 run's merge
 | 1,000,000 | 1463.3 s, 120 MB | 295.8 s (499,405 lines), 359 MB | 4.6 s, 155 MB, writes nothing |
 
 Time is about linear for the export (11x) and above it for the import (15x, partly the load);
-peak RSS is not flat (see the issue 9 notes).  At 1,000,000 the windowed fetch split 101
+peak RSS is not flat: the export's grows with N (not fixed yet).  At 1,000,000 the windowed fetch split 101
 capped windows (23 windows kept for the fines, 80 for the transactions): each capped run was
 read to ALMA_ANALYTICS_ROW_LIMIT rows (65 pages) and thrown away, about 6,600 pages beside
 the 4,000 kept.  Before the sandbox answered windows from a sorted index, each window run
