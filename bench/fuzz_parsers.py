@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bursar.clients.alma import columns as C  # noqa: E402
 from bursar.clients.alma.analytics import iter_report  # noqa: E402
 from bursar.errors import BursarError  # noqa: E402
+from bursar.rules import columns as C  # noqa: E402
 from bursar.rules.payments_csv import parse_payments  # noqa: E402
 from bursar.rules.rows import RowError, parse_fine  # noqa: E402
 

@@ -462,6 +462,9 @@ def _evidence(summary: Summary, fines: StagedReport, trans: StagedReport, increm
     return False
 
 
+_PATRON_BATCH = 500  # balances rows merged per look-up of the store
+
+
 class _Merger:
     def __init__(self, ctx: JobContext, summary: Summary, ignore: frozenset[str], xref: dict | None = None,
                  *, since: datetime | None = None):
@@ -479,6 +482,7 @@ class _Merger:
     # -- patrons ------------------------------------------------------------------------
     def patrons(self, rows: StagedReport) -> None:
         seen: set[str] = set()
+        batch: list[tuple[str, Decimal]] = []
         for row in rows:
             try:
                 patron_id, balance = parse_balance(row)
@@ -488,7 +492,23 @@ class _Merger:
             if patron_id in seen:  # first occurrence wins, as in the original
                 continue
             seen.add(patron_id)
-            doc = self.store.find_one("patrons", {"almaPatronId": patron_id})
+            batch.append((patron_id, balance))
+            if len(batch) == _PATRON_BATCH:
+                self._merge_patrons(batch)
+                batch = []
+        self._merge_patrons(batch)
+
+    def _merge_patrons(self, batch: list[tuple[str, Decimal]]) -> None:
+        """One look-up of a batch of the report's patrons: the report lists every patron with
+        a balance, every day, so one round trip per row would cost more than the rest of a
+        daily merge."""
+        if not batch:
+            return
+        known: dict[str, dict] = {}
+        for found in self.store.find("patrons", {"almaPatronId": [patron_id for patron_id, _ in batch]}):
+            known.setdefault(found["almaPatronId"], found)  # the oldest, as a look-up of one would find
+        for patron_id, balance in batch:
+            doc = known.get(patron_id)
             if doc is None:
                 self.store.insert("patrons", {"almaPatronId": patron_id, "balance": balance,
                                               "created": self.stamp, "updated": self.stamp})

@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 import xml.etree.ElementTree as ET
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -115,12 +116,27 @@ class _Report:
         self.columns = columns
         self.rows = rows
         self.prompted = prompted  # False: saved without an "is prompted" filter (any filter -> 420033)
+        self._sorted: dict[int, tuple[list[str], list[int]]] = {}  # column -> (values, row positions)
         n = range(1, len(columns) + 1)
         self.opens = [f"<Column{i}>" for i in n]
         self.closes = [f"</Column{i}>" for i in n]
         self.empties = [f"<Column{i}/>" for i in n]
         # col_names=true gets headings unless the report was set up without any
         self.schemas = {True: self._schema(headings), False: self._schema(False)}
+
+    def in_range(self, index: int, low: tuple[str, bool] | None, high: tuple[str, bool] | None) -> list[str]:
+        """The rows (in report order) whose cell `index` is not empty and lies between low and
+        high ((value, inclusive) or None: unbounded), found by bisection in a sorted index of
+        the column built on first use.  A scan of the whole report per window makes a windowed
+        import of N rows cost N x windows, i.e. grow with N squared."""
+        if index not in self._sorted:
+            pairs = sorted((cells[index], pos) for pos, row in enumerate(self.rows)
+                           if (cells := row.split(_SEP))[index] != _NULL)
+            self._sorted[index] = ([v for v, _ in pairs], [p for _, p in pairs])
+        values, positions = self._sorted[index]
+        lo = 0 if low is None else (bisect_left if low[1] else bisect_right)(values, low[0])
+        hi = len(values) if high is None else (bisect_right if high[1] else bisect_left)(values, high[0])
+        return [self.rows[p] for p in sorted(positions[lo:hi])]
 
     def _schema(self, col_names: bool) -> str:
         elements = ['<xsd:element maxOccurs="1" minOccurs="1" name="Column0" '
@@ -225,6 +241,38 @@ def _compile_expr(el: ET.Element, columns: list[str]) -> Callable[[list[str]], b
         index, value, compare = columns.index(heading), escape((right.text or "").strip()), _OPS[op]
         return lambda cells: cells[index] != _NULL and compare(cells[index], value)
     raise _FilterError(f"unsupported filter expression {kind} {op}")
+
+
+_LOWER = {"greaterOrEqual": True, "greater": False}
+_UPPER = {"lessOrEqual": True, "less": False}
+
+
+def _date_range(text: str, columns: list[str]) -> tuple[int, tuple[str, bool] | None, tuple[str, bool] | None] | None:
+    """(column index, low, high) when the filter (already compiled, so well-formed) is one
+    lower and/or upper bound on one column, alone or under `and`: the shape of the import's
+    windows.  None for anything else, which is then evaluated row by row."""
+    root = ET.fromstring(text)
+    parts = list(root) if root.get(XSI_TYPE) == "sawx:logical" and root.get("op") == "and" else [root]
+    index: int | None = None
+    low: tuple[str, bool] | None = None
+    high: tuple[str, bool] | None = None
+    for part in parts:
+        op, children = part.get("op", ""), list(part)
+        if part.get(XSI_TYPE) != "sawx:comparison" or op not in {**_LOWER, **_UPPER} or len(children) != 2:
+            return None
+        heading = FILTER_COLUMN_HEADINGS.get((children[0].text or "").strip())
+        if heading is None or heading not in columns or (index is not None and columns.index(heading) != index):
+            return None
+        index, value = columns.index(heading), escape((children[1].text or "").strip())
+        if op in _LOWER:
+            if low is not None:
+                return None
+            low = (value, _LOWER[op])
+        else:
+            if high is not None:
+                return None
+            high = (value, _UPPER[op])
+    return None if index is None else (index, low, high)
 
 
 def _comparison(parent: ET.Element, left: ET.Element, right: ET.Element, op: str) -> ET.Element:
@@ -466,7 +514,11 @@ class SandboxAlma:
                 return err(400, "INVALID_REQUEST", str(exc))
             except _NotPrompted:
                 return err(400, "420033", "No more rows to fetch")
-            rows = [r for r in rows if predicate(r.split(_SEP))]
+            span = _date_range(params["filter"], report.columns)
+            if span is not None:  # the import's windows: one look-up in a sorted index
+                rows = report.in_range(*span)
+            else:
+                rows = [r for r in rows if predicate(r.split(_SEP))]
         if self.row_cap is not None:
             rows = rows[: self.row_cap]
         col_names = params.get("col_names", "true").lower() != "false"

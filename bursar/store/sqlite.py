@@ -47,6 +47,10 @@ _LISTS = (list, tuple, set, frozenset)
 _LOW_SELECTIVITY = {("fines", "almaLoanId"), ("burs_exports", "state"), ("jobs", "type")} | {
     (coll, f) for coll, fields in COLLECTIONS.items() for f, k in fields.items() if k == BOOL
 }
+# Two-field indexes, for a find filtered on the first field and ordered by the second: the keyset
+# of each batch is then one range of the index, not a sort of every matching row per batch
+# (quadratic in the rows).  An export's lines are read in the order of their Bursar lines.
+_PAIR_INDEXES = {"burs_export_trans": [("bursExport", "transBurs")]}
 _INDEXED = {(coll, f) for coll, fields in INDEXES.items() for f in fields} | {(c, "id") for c in COLLECTIONS}
 
 Encoder = Callable[[Any], Any]
@@ -225,6 +229,12 @@ class SqliteStore(validate.CheckedStore):
                     self._conn.execute(
                         f"CREATE {unique}INDEX IF NOT EXISTS {_q(f'ix_{coll}_{f}')} ON {_q(coll)} ({_q(f)})"
                     )
+            for coll, pairs in _PAIR_INDEXES.items():
+                for first, second in pairs:
+                    self._conn.execute(
+                        f"CREATE INDEX IF NOT EXISTS {_q(f'ix_{coll}_{first}_{second}')} "
+                        f"ON {_q(coll)} ({_q(first)}, {_q(second)})"
+                    )
             if version != USER_VERSION:
                 self._conn.execute(f"PRAGMA user_version = {USER_VERSION}")
 
@@ -234,6 +244,9 @@ class SqliteStore(validate.CheckedStore):
         indexes = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         for coll, fields in INDEXES.items():
             if any(f"ix_{coll}_{f}" not in indexes for f in fields):
+                return False
+        for coll, pairs in _PAIR_INDEXES.items():
+            if any(f"ix_{coll}_{first}_{second}" not in indexes for first, second in pairs):
                 return False
         for t in _TABLES.values():
             have = {row[1] for row in self._conn.execute(f"PRAGMA table_info({t.q})")}
@@ -471,9 +484,12 @@ class SqliteStore(validate.CheckedStore):
                     keyset = f" AND (({col} IS NULL AND id > ?) OR {col} IS NOT NULL)"
                     kparams = [last[0]]
             else:
-                keyset = f" AND ({col}{after}? OR ({col} = ? AND id{after}?)"
+                # A row value, not `col > ? OR (col = ? AND id > ?)`: SQLite turns it into a
+                # range on the column's index (whose entries end in the rowid), so each batch
+                # starts where the last one ended instead of scanning from the first row.
+                keyset = f" AND (({col}, id){after}(?, ?)"
                 keyset += f" OR {col} IS NULL)" if descending else ")"
-                kparams = [last[pos], last[pos], last[0]]
+                kparams = [last[pos], last[0]]
             sql = f"{t.select} WHERE ({cond}){keyset}{order} LIMIT ?"
             return self._exec(sql, [*params, *kparams, size]).fetchall()
 

@@ -81,3 +81,34 @@ def test_a_run_past_its_page_bound_stops(sandbox, http):
         list(iter_report(http, FINES, limit=50, max_pages=4))
     assert len(report_calls(sandbox)) == 4
     assert len(list(iter_report(http, FINES, limit=50, max_pages=6))) == 300
+
+
+def test_sandbox_windows_serve_what_a_row_by_row_filter_would(sandbox, http):
+    """The sandbox answers a window from a sorted index of the column, not a scan of the report
+    per window (issue 9: a windowed 1,000,000-fine import made the scans quadratic).  Same rows,
+    same order, as the condition read row by row: empty dates left out, bounds exact."""
+    rows = fine_rows(300)
+    for i, row in enumerate(rows):
+        row[C.STATUS_DATE] = None if i % 17 == 0 else f"2024-{i * 7 % 12 + 1:02d}-{i % 3 + 14:02d}T10:00:00"
+    sandbox.set_report(FINES, C.FINES_COLUMNS, rows)
+
+    def served(filter_xml):
+        return [r[C.FINE_ID] for r in iter_report(http, FINES, filter_xml=filter_xml)]
+
+    def expected(keep):
+        return [r[C.FINE_ID] for r in rows if r[C.STATUS_DATE] is not None and keep(r[C.STATUS_DATE])]
+    edge = "2024-05-15T10:00:00"  # a value several rows have
+    cases = [
+        (window_filter(C.FINES_FILTER_COLUMN, datetime(2024, 3, 15, 10), datetime(2024, 7, 16, 10)),
+         lambda d: "2024-03-15T10:00:00" <= d < "2024-07-16T10:00:00"),
+        (window_filter(C.FINES_FILTER_COLUMN, datetime(2024, 11, 1), None), lambda d: d >= "2024-11-01T00:00:00"),
+        (comparison("less", edge), lambda d: d < edge),
+        (comparison("lessOrEqual", edge), lambda d: d <= edge),
+        (comparison("greater", edge), lambda d: d > edge),
+        (comparison("greaterOrEqual", edge), lambda d: d >= edge),
+        (comparison("between", edge, "2024-09-14T10:00:00"), lambda d: edge <= d <= "2024-09-14T10:00:00"),
+    ]
+    for filter_xml, keep in cases:
+        want = expected(keep)
+        assert want and want != expected(lambda d: True)  # each case keeps some rows, not all
+        assert served(filter_xml) == want, filter_xml

@@ -168,3 +168,28 @@ def test_selective_index_wins_over_a_repetitive_one(store: SqliteStore, path: Pa
     finally:
         conn.close()
     assert any("ix_fines_rootAlmaFineId" in str(row) for row in plan), plan
+
+
+def test_each_batch_of_an_ordered_find_is_an_index_range(store: SqliteStore, path: Path) -> None:
+    """find() ordered by a field reads batch after batch from where the last one ended: the
+    keyset must be a range on an index (planner choice checked, not timed), or every batch
+    scans or sorts from the first row and a large find is quadratic.  An export's lines are
+    read filtered by export and ordered by Bursar line."""
+    store.insert_many("burs_export_trans", [{"bursExport": 1 + i % 2, "transBurs": i % 500} for i in range(2200)])
+    store.insert_many("trans_alma", [{"fine": i % 700} for i in range(2200)])
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    try:
+        assert len(list(store.find("burs_export_trans", {"bursExport": 2}, order_by="transBurs"))) == 1100
+        assert len(list(store.find("trans_alma", order_by="fine"))) == 2200
+    finally:
+        store._conn.set_trace_callback(None)
+    later = [s for s in statements if ") AND (" in s]  # the batches after the first (a keyset)
+    assert len(later) == 3, statements
+    conn = sqlite3.connect(path)
+    try:
+        for sql in later:
+            plan = " ".join(str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "SEARCH" in plan and ">" in plan and "TEMP B-TREE" not in plan, (sql, plan)
+    finally:
+        conn.close()

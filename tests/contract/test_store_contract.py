@@ -312,6 +312,25 @@ def test_find_streams_large_results_in_order(store: Store) -> None:
     assert next(it)["id"] == 1  # a lazy iterator, not a list
 
 
+def test_find_ordered_by_a_field_streams_every_row_once_across_batches(store: Store) -> None:
+    """Ascending and descending order by a non-id field, with NULLs and long runs of equal
+    values that cross the internal batch boundary (1000), alone and under a filter."""
+    n = 2500
+    store.insert_many("trans_burs", [{"fine": None if i % 11 == 0 else i % 3, "sentLine": i % 2,
+                                      "amt": Decimal(i).scaleb(-2)} for i in range(n)])
+    rows = [(None if i % 11 == 0 else i % 3, i % 2, i + 1) for i in range(n)]
+
+    def key(r: tuple) -> tuple:  # NULLs first in ascending order, as in both engines
+        return (r[0] is not None, r[0] or 0, r[2])
+    up = list(store.find("trans_burs", order_by="fine"))
+    assert [(d["fine"], d["id"]) for d in up] == [(r[0], r[2]) for r in sorted(rows, key=key)]
+    down = list(store.find("trans_burs", order_by="fine", descending=True))
+    assert [d["id"] for d in down] == [r[2] for r in sorted(rows, key=key, reverse=True)]
+    odd = list(store.find("trans_burs", {"sentLine": 1}, order_by="fine"))
+    assert [d["id"] for d in odd] == [r[2] for r in sorted(rows, key=key) if r[1] == 1]
+    assert [d["id"] for d in store.find("trans_burs", order_by="fine", limit=1500)] == [d["id"] for d in up[:1500]]
+
+
 def test_documents_can_be_updated_while_iterating(store: Store) -> None:
     n = 1010  # crosses the internal batch boundary (1000)
     store.insert_many("trans_burs", [{"fine": i, "newBursExp": True} for i in range(n)])
