@@ -205,21 +205,6 @@ def test_a_csv_export_the_backup_has_as_written_is_rolled_forward_to_sent(sandbo
     assert sandbox.uploaded() == uploaded
 
 
-def test_a_csv_export_written_after_the_backup_and_never_sent_is_set_aside(sandbox: Sandbox):
-    sandbox.env["BURSAR_PROFILE"] = CSV
-    day = sandbox.install(0).day
-    for command in ("importAlmaFines", "backupDB", "exportBurs"):
-        assert sandbox.run(command, day=day).returncode in (0, 3), command
-    written = sorted(p.name for p in sandbox.exports_dir.glob("*.csv"))
-    restored = sandbox.run("restoreLast", day=day)
-    assert restored.returncode == 0, restored.stdout + restored.stderr
-    assert "never delivered" in restored.stdout
-    assert sorted(p.name for p in (sandbox.exports_dir / "written-before-restore").iterdir()) == written
-    for command in ("exportBurs", "sftpToBurs"):
-        assert sandbox.run(command, day=day).returncode in (0, 3), command
-    assert sorted(sandbox.uploaded()) == [n.replace(".1.", ".2.") for n in written]
-
-
 PLAIN = '''name = "plain"
 version = "1"
 

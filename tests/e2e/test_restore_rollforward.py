@@ -115,11 +115,16 @@ def test_a_backup_taken_before_the_upload_is_rolled_forward_to_sent(sandbox):
     assert sandbox.uploaded() == uploaded
 
 
-def test_an_export_written_after_the_backup_and_never_sent_is_set_aside(sandbox):
+@pytest.mark.parametrize("profile, pattern", [(None, "LIB_charges.dat.*"), ("peoplesoft-csv", "*.csv")],
+                         ids=["pybursar", "peoplesoft-csv (one file for charges and reversals)"])
+def test_an_export_written_after_the_backup_and_never_sent_is_set_aside(sandbox, profile, pattern):
+    if profile:
+        sandbox.env["BURSAR_PROFILE"] = profile
     day = sandbox.install(0).day
     for command in ("importAlmaFines", "backupDB", "exportBurs"):
         assert sandbox.run(command, day=day).returncode in (0, 3), command
-    written = sorted(p.name for p in sandbox.exports_dir.glob("LIB_charges.dat.*"))
+    written = sorted(p.name for p in sandbox.exports_dir.glob(pattern))
+    assert written
     restored = sandbox.run("restoreLast", day=day)
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert "never delivered" in restored.stdout
