@@ -81,7 +81,7 @@ def test_a_restore_after_send_rolls_the_patron_lines_forward(sandbox: Sandbox, c
     assert not [t for t in sandbox.ledger()["trans_burs"] if t["newBursExp"] and t["amt"] != 0]
 
 
-def test_a_patron_export_nothing_recorded_is_a_gap_until_accepted(sandbox: Sandbox, patron_profile: Path):
+def test_a_patron_export_nothing_recorded_is_a_gap(sandbox: Sandbox, patron_profile: Path):
     """The store is lost before the restore, so only the files know export 2: its patron lines
     name no fine, so the roll-forward cannot tell what they billed, and billing refuses."""
     week = _week(sandbox, patron_profile)
@@ -110,6 +110,26 @@ def test_a_patron_export_nothing_recorded_is_a_gap_until_accepted(sandbox: Sandb
         assert store.count("burs_sent_lines") == 0 and store.get("burs_exports", 2) is None
     finally:
         store.close()
+
+
+def test_a_patron_export_whose_files_differ_from_the_record_is_a_gap(sandbox: Sandbox, patron_profile: Path):
+    """A line missing from the archived file of export 2: the replaced store's record of the
+    export has a patron line the files do not hold, so the roll-forward cannot say which of
+    the export's fines the Bursar has, and refuses."""
+    week = _week(sandbox, patron_profile)
+    week.today(0)
+    day1_backup = backups(sandbox)[-1]
+    week.today(1)
+    archived = sandbox.exports_dir / "sent" / "LIB_charges.dat.20260303.2.chg.csv"
+    lines = archived.read_text().split("\n")[:-1]
+    assert len(lines) > 1
+    archived.write_text("\n".join(lines[:-1]) + "\n")
+    restored = restore_day1(sandbox, day1_backup)
+    assert restored.returncode == 3, restored.stdout + restored.stderr
+    assert ("export 2 (LIB_charges.dat.20260303.2.chg.csv, LIB_charges.dat.20260303.2.crd.csv): the store before "
+            "the restore records patron lines for it that its files do not hold") in restored.stdout
+    refused = sandbox.run("exportBurs", day=sandbox.worlds[1].day)
+    assert refused.returncode == 1 and "export 2" in refused.stderr.strip().splitlines()[-1]
 
 
 def test_a_patron_export_the_backup_has_as_written_is_rolled_forward_to_sent(sandbox: Sandbox,
