@@ -315,9 +315,10 @@ Members = list[list[dict[str, str]]]  # per patron line of an export's files, th
 
 def _patron_members(files: _ExportFiles, read: _Read, before: dict[str, Any] | None) -> Members | str:
     """The fines of each delivered patron line (aggregate = "patron"; docs/restore-roll-forward.md,
-    "One line per patron"), from the replaced store's record of the export: per line of the files (in order), its
-    members.  A gap message when that record is missing or does not hold exactly the files' lines
-    (the same texts with the same sums)."""
+    "One line per patron"), from the replaced store's record of the export: per line of the
+    files (in order), its members.  A gap message when that record is missing or does not hold
+    exactly the files' lines (the same texts with the same sums); never a guess from the Emplid
+    and the amount."""
     shown = ", ".join(sorted(read.names.values()))
     captured = ((before or {}).get("patronLines") or {}).get(str(files.export_id))
     if not captured:
