@@ -149,11 +149,13 @@ def _unpad(f: Field, text: str) -> str:
     return text.rstrip(f.pad)
 
 
-def unreadable(p: Profile) -> str | None:
-    """Why this profile's lines cannot be read back (None: they can)."""
+def unreadable(p: Profile, *, summed: bool = False) -> str | None:
+    """Why this profile's lines cannot be read back (None: they can).  `summed`: the caller
+    knows a line of aggregate = "patron" names no fine and takes its fines from elsewhere
+    (the export's record of its members), so only the amount must read back."""
     refs = [f for f in p.fields if f.source == "fine_id"]
     amounts = [f for f in p.fields if f.source == "amount"]
-    if not refs:
+    if not refs and not (summed and p.aggregate == "patron"):
         return f"profile {p.label}: its lines show no Bursar reference (fine_id)"
     if not amounts:
         return f"profile {p.label}: its lines show no amount"
@@ -224,11 +226,12 @@ def _split(p: Profile, text: str) -> list[str]:
     return [text[a:b] for a, b in spans]
 
 
-def parse_line(p: Profile, text: str, *, credit: bool | None = None) -> LineValues:
+def parse_line(p: Profile, text: str, *, credit: bool | None = None, summed: bool = False) -> LineValues:
     """Read one line (no line ending) back: the inverse of profile.format_line.  `credit` is
     what the file says when the line itself may not (the credits file of a two-file profile).
-    The amount comes back signed (< 0 a credit); fields the profile does not show are empty."""
-    why = unreadable(p)
+    The amount comes back signed (< 0 a credit); fields the profile does not show are empty.
+    `summed` as for unreadable: a patron's line reads back with an empty fine_id."""
+    why = unreadable(p, summed=summed)
     if why is not None:
         raise BadLine(why)
     return _parse_line(p, text, credit)
@@ -282,9 +285,10 @@ class ExportFile:
     values: list[LineValues]
 
 
-def parse_file(p: Profile, data: bytes, name: ExportName) -> ExportFile:
+def parse_file(p: Profile, data: bytes, name: ExportName, *, summed: bool = False) -> ExportFile:
     """Decode an export file with the profile's encoding and line ending, check its header and
-    footer against its lines, and read every line back (BadLine on anything else)."""
+    footer against its lines, and read every line back (BadLine on anything else); `summed` as
+    for unreadable."""
     try:
         text = data.decode(p.encoding)
     except UnicodeDecodeError:
@@ -298,7 +302,7 @@ def parse_file(p: Profile, data: bytes, name: ExportName) -> ExportFile:
             raise BadLine(f"the file has a line end other than {ending!r}")
     header = rows.pop(0) if p.header is not None and rows else None
     footer = rows.pop() if p.footer is not None and rows else None
-    why = unreadable(p)
+    why = unreadable(p, summed=summed)
     if why is not None:
         raise BadLine(why)
     credit = (name.kind == 2) if p.split else None

@@ -38,7 +38,7 @@ def restore(settings: Settings, effects: Effects, now: datetime, chosen: Backup)
     summary = effects.summary("restore")
     summary.note(f"backup {chosen.name} ({chosen.location}, {chosen.size:,} bytes, "
                  f"made {chosen.created:%Y-%m-%d %H:%M} UTC)")
-    before = _facts_before(settings, summary)
+    before = _facts_before(settings, chosen, summary)
     restored, safety = effects.restore(settings, chosen, now)
     if not restored:
         return summary
@@ -49,7 +49,7 @@ def restore(settings: Settings, effects: Effects, now: datetime, chosen: Backup)
     return summary
 
 
-def _facts_before(settings: Settings, summary: Summary) -> dict | None:
+def _facts_before(settings: Settings, chosen: Backup, summary: Summary) -> dict | None:
     """What the store about to be replaced knows (sent exports, the highest export id): the
     roll-forward checks the evidence against it.  None when that store cannot be read."""
     from bursar.jobs.rollforward import capture
@@ -58,7 +58,7 @@ def _facts_before(settings: Settings, summary: Summary) -> dict | None:
     try:
         store = open_store(settings.db, create=False)
         try:
-            return capture(store)
+            return capture(store, since=chosen.created)
         finally:
             store.close()
     except BursarError as exc:

@@ -79,9 +79,11 @@ class Labels:
         for p in known_profiles(ctx):
             self._by_label.setdefault(p.label, []).append(p)
 
-    def parse(self, text: str, label: str | None, *, credit: bool | None = None) -> tuple[Profile, pf.LineValues]:
+    def parse(self, text: str, label: str | None, *, credit: bool | None = None,
+              summed: bool = False) -> tuple[Profile, pf.LineValues]:
         """A stored line read back with the profile that wrote it (BadLine when none of that
-        label reads it); `credit` as for profile_read.parse_line, when the caller knows."""
+        label reads it); `credit` and `summed` (a patron's line, whose fines are known
+        otherwise) as for profile_read.parse_line, when the caller knows."""
         label = label or LEGACY_LABEL
         candidates = self._by_label.get(label)
         if not candidates:
@@ -89,7 +91,7 @@ class Labels:
         errors = []
         for p in candidates:
             try:
-                return p, pr.parse_line(p, text, credit=credit)
+                return p, pr.parse_line(p, text, credit=credit, summed=summed)
             except pf.BadLine as exc:
                 errors.append(str(exc))
         raise pf.BadLine("; ".join(errors))

@@ -328,7 +328,11 @@ class _Report:
     def _line_amount(self, row: dict) -> Decimal:
         """A stored line's signed amount, read back with the profile that wrote it (an
         unreadable line counts nothing; the export's own totals are there for every export
-        but the original's)."""
+        but the original's).  A patron's line (aggregate = "patron") holds several ledger lines
+        and names none of them: each member counts its own ledger line's amount."""
+        if row.get("lineGroup"):
+            tb = self.ctx.store.get("trans_burs", row["transBurs"])
+            return tb["amt"] if tb is not None else ZERO
         if not row["line"]:
             return ZERO
         if self.labels is None:

@@ -30,7 +30,8 @@ pays refuses until the evidence is back, or until an operator accepts the risk w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +58,45 @@ class RestoreGapError(BursarError):
 
 
 # -- what the store knew before the restore -------------------------------------------------
-def capture(store: Store) -> dict[str, Any]:
-    """The facts about the current store that a restore must not forget (JSON)."""
+def capture(store: Store, *, since: datetime | None = None) -> dict[str, Any]:
+    """The facts about the current store that a restore must not forget (JSON).  `since`
+    (UTC): exports created before it are in the backup, so their patron lines need not be kept."""
     top = next(store.find("burs_exports", None, order_by="id", descending=True, limit=1), None)
     sent = {str(e["id"]): [n for n in (e["chargesFilename"], e["reversalsFilename"]) if n]
             for e in store.find("burs_exports", {"state": "sent"})}
     return {"maxExportId": top["id"] if top else 0, "sent": sent,
-            "appliedPayments": store.count("burs_payments", {"state": "applied"})}
+            "appliedPayments": store.count("burs_payments", {"state": "applied"}),
+            "patronLines": _patron_lines(store, since)}
+
+
+SINCE_SLACK = timedelta(days=1)  # a backup's time is its name's; the export may have been made a moment before
+
+
+def _patron_lines(store: Store, since: datetime | None) -> dict[str, list[dict[str, str]]]:
+    """aggregate = "patron" (docs/restore-roll-forward.md, "One line per patron"): for each written
+    or sent export made since `since` (less SINCE_SLACK), the fines in each of its patron lines,
+    so that a delivered patron line can be matched back to them after the restore.  An export whose
+    members cannot all be told is left out (then it is a gap, never a guess)."""
+    floor = since.astimezone(UTC).replace(tzinfo=None) - SINCE_SLACK if since is not None else None
+    out: dict[str, list[dict[str, str]]] = {}
+    for export in store.find("burs_exports", {"state": ["written", "sent"]}):
+        created = export.get("created")
+        if floor is not None and created is not None and created < floor:
+            continue
+        members: list[dict[str, str]] = []
+        complete = True
+        for row in store.find("burs_export_trans", {"bursExport": export["id"]}):
+            if not row.get("lineGroup"):
+                continue
+            tb = store.get("trans_burs", row["transBurs"])
+            if tb is None or not tb["bursFineId"]:
+                complete = False
+                break
+            members.append({"line": row["line"], "group": row["lineGroup"], "profile": row["profile"] or "",
+                            "ref": tb["bursFineId"], "amt": str(tb["amt"])})
+        if members and complete:
+            out[str(export["id"])] = members
+    return out
 
 
 def begin(store: Store, *, backup: str, before: dict[str, Any] | None, now: datetime) -> None:
@@ -143,7 +176,7 @@ def _read_files(files: _ExportFiles) -> _Read | str:
                 parsed = said[name][id(p)]
                 if parsed.kind in read.names:
                     raise BadLine(f"{read.names[parsed.kind]} and {name} are the same file of the export")
-                content = pr.parse_file(p, files.paths[name].read_bytes(), parsed)
+                content = pr.parse_file(p, files.paths[name].read_bytes(), parsed, summed=True)
                 read.names[parsed.kind] = name
                 read.lines[parsed.kind], read.values[parsed.kind] = content.lines, content.values
         except (OSError, BadLine) as exc:
@@ -203,7 +236,7 @@ def roll_forward(ctx: JobContext, summary: Summary) -> list[str]:
             if isinstance(outcome, str):
                 gaps.append(outcome)
                 continue
-        gap = _record(ctx, files, exports.get(export_id), summary)
+        gap = _record(ctx, files, exports.get(export_id), state.get("before"), summary)
         if gap:
             gaps.append(gap)
     exports = {e["id"]: e for e in store.find("burs_exports")}
@@ -257,7 +290,8 @@ def _delivered_unarchived(ctx: JobContext, files: _ExportFiles, server: dict[str
             "holds only part of it or other content under its names")
 
 
-def _record(ctx: JobContext, files: _ExportFiles, export: dict | None, summary: Summary) -> str | None:
+def _record(ctx: JobContext, files: _ExportFiles, export: dict | None, before: dict[str, Any] | None,
+            summary: Summary) -> str | None:
     """Bring one export found in the files into the store; a gap message when it cannot."""
     store = ctx.store
     if export is not None and (export["state"] == "sent" or export["sent_to_bursar"] is not None):
@@ -265,13 +299,58 @@ def _record(ctx: JobContext, files: _ExportFiles, export: dict | None, summary: 
     read = _read_files(files)
     if isinstance(read, str):
         return read
+    members: Members | None = None
+    if read.profile.aggregate == "patron" and (export is None or export["state"] == RECORDING):
+        found = _patron_members(files, read, before)
+        if isinstance(found, str):
+            return found
+        members = found
     remember(ctx, read.profile)  # its lines are read back with it later (settle_sent_lines)
     with store.transaction():
-        return _record_lines(ctx, files, export, read, summary)
+        return _record_lines(ctx, files, export, read, members, summary)
+
+
+Members = list[list[dict[str, str]]]  # per patron line of an export's files, the fines summed into it
+
+
+def _patron_members(files: _ExportFiles, read: _Read, before: dict[str, Any] | None) -> Members | str:
+    """The fines of each delivered patron line (aggregate = "patron"; docs/restore-roll-forward.md,
+    "One line per patron"), from the replaced store's record of the export: per line of the
+    files (in order), its members.  A gap message when that record is missing or does not hold
+    exactly the files' lines (the same texts with the same sums); never a guess from the Emplid
+    and the amount."""
+    shown = ", ".join(sorted(read.names.values()))
+    captured = ((before or {}).get("patronLines") or {}).get(str(files.export_id))
+    if not captured:
+        return (f"export {files.export_id} ({shown}) was sent after the backup with one line per patron "
+                f"(profile {read.profile.label}): its lines name no fine, and neither the backup nor the store "
+                "before the restore records which fines they hold")
+    groups: dict[str, list[dict[str, str]]] = {}
+    for m in captured:
+        groups.setdefault(m["group"], []).append(m)
+    pool: dict[tuple[str, Decimal], list[list[dict[str, str]]]] = {}
+    for group in groups.values():
+        texts = {m["line"] for m in group}
+        if len(texts) != 1 or any(m["profile"] != read.profile.label for m in group):
+            return f"export {files.export_id} ({shown}): the store before the restore has an inconsistent record of it"
+        total = sum((Decimal(m["amt"]) for m in group), ZERO)
+        pool.setdefault((group[0]["line"], total), []).append(group)
+    out: Members = []
+    for kind in sorted(read.lines):
+        for text, value in zip(read.lines[kind], read.values[kind]):
+            candidates = pool.get((text, value.amount))
+            if not candidates:
+                return (f"export {files.export_id} ({shown}) holds the patron line {text!r}, which the store before "
+                        "the restore does not record for it with that amount")
+            out.append(candidates.pop())
+    if any(pool.values()):
+        return (f"export {files.export_id} ({shown}): the store before the restore records patron lines for it "
+                "that its files do not hold")
+    return out
 
 
 def _record_lines(ctx: JobContext, files: _ExportFiles, export: dict | None, read: _Read,
-                  summary: Summary) -> str | None:
+                  members: Members | None, summary: Summary) -> str | None:
     store = ctx.store
     shown = ", ".join(sorted(read.names.values()))
     if export is not None and export["state"] != RECORDING:
@@ -303,15 +382,24 @@ def _record_lines(ctx: JobContext, files: _ExportFiles, export: dict | None, rea
     else:  # a roll-forward stopped half-way (MongoDB has no transactions): record it again
         new_id = export["id"]
         store.delete_where("burs_sent_lines", {"bursExport": new_id})
+    counted = 0
+    position = 0
     for kind in sorted(read.lines):
         for number, (text, value) in enumerate(zip(read.lines[kind], read.values[kind]), 1):
-            store.insert("burs_sent_lines", {
-                "bursExport": new_id, "fileName": read.names[kind], "lineNumber": number, "line": text,
-                "profile": read.profile.label, "bursFineId": value.fine_id, "amt": value.amount, "transBurs": None,
-                "created": stamp, "updated": stamp})
+            # a patron's line: one row per fine summed into it
+            parts = [(m["ref"], Decimal(m["amt"]), m["group"]) for m in members[position]] \
+                if members is not None else [(value.fine_id, value.amount, None)]
+            position += 1
+            for ref, amount, group in parts:
+                store.insert("burs_sent_lines", {
+                    "bursExport": new_id, "fileName": read.names[kind], "lineNumber": number, "line": text,
+                    "profile": read.profile.label, "bursFineId": ref, "amt": amount, "lineGroup": group,
+                    "transBurs": None, "created": stamp, "updated": stamp})
+                counted += 1
     _mark_sent(ctx, new_id, files, read)  # only delivered exports get here
+    summed = f" ({counted} ledger lines in those, one line per patron and account)" if members is not None else ""
     summary.note(f"roll-forward: export {new_id} ({shown}) was sent after the backup: recorded as sent; "
-                 f"its {len(read.all_values())} lines count as billed")
+                 f"its {len(read.all_values())} lines count as billed{summed}")
     return None
 
 
@@ -409,7 +497,7 @@ def settle_sent_lines(ctx: JobContext, summary: Summary) -> None:
             store.insert("burs_export_trans", {"transBurs": tb_id, "bursExport": ev["bursExport"],
                                                "bursFineMd": md["id"], "line": ev["line"],
                                                "profile": ev.get("profile") or LEGACY_LABEL,
-                                               "created": stamp, "updated": stamp})
+                                               "lineGroup": ev.get("lineGroup"), "created": stamp, "updated": stamp})
         if ev["amt"] > 0:  # a charge sets the part's dates, as exporting it did
             labels = labels or Labels(ctx)
             dates = _charge_dates(ctx, labels, ev)
@@ -428,7 +516,7 @@ def _charge_dates(ctx: JobContext, labels: Labels, ev: dict) -> tuple[date, date
     from the export's date and the rules of the profile that wrote it; a message when the line
     cannot be read back."""
     try:
-        p, values = labels.parse(ev["line"], ev.get("profile"), credit=False)
+        p, values = labels.parse(ev["line"], ev.get("profile"), credit=False, summed=bool(ev.get("lineGroup")))
     except BadLine as exc:
         return f"the delivered line {ev['fileName']}:{ev['lineNumber']} cannot be read back ({exc}); its dates " \
                "and term are not set"

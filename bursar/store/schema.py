@@ -185,6 +185,7 @@ COLLECTIONS: dict[str, dict[str, str]] = {
         "profile": STR,  # new: the profile that reads it back ("peoplesoft-csv@1"); None: pybursar@1
         "bursFineId": STR,
         "amt": MONEY,  # signed: + charge, - reversal
+        "lineGroup": STR,  # aggregate = "patron": the patron's line (`line`) this fine's ledger line was summed into
         "transBurs": INT,  # the ledger line it was matched to; None until then
         "created": DATETIME,
         "updated": DATETIME,

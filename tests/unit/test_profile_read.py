@@ -4,6 +4,7 @@ two, fixed or CSV, header and footer, LF or CRLF, ASCII, UTF-8 or Latin-1); name
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -349,3 +350,40 @@ def test_a_killed_exports_temporary_files_are_found_under_every_profile_given(tm
     removed = {p.name for p in export_leftovers(tmp_path, PREFIX, [CSV, STATE_U])}
     assert removed == {n for n, p in names.items() if p is not PYBURSAR}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+
+
+PER_PATRON = pf.loads('''name = "per-patron"
+version = "1"
+[files]
+name = "{prefix}.{date}.{export_id}.{kind}.csv"
+kinds = ["chg", "crd"]
+[lines]
+format = "csv"
+aggregate = "patron"
+[[lines.fields]]
+source = "emplid"
+width = 11
+[[lines.fields]]
+source = "amount"
+width = 12
+sign = "minus"
+''', "per-patron.toml")
+
+
+def test_a_patrons_line_reads_back_for_its_amount_only_when_asked():
+    """aggregate = "patron": the line names no fine, so it is unreadable unless the caller takes
+    the fines from elsewhere (summed=True, the roll-forward with the export's record)."""
+    assert "no Bursar reference" in (pr.unreadable(PER_PATRON) or "")
+    assert pr.unreadable(PER_PATRON, summed=True) is None
+    no_ref = replace(CSV, fields=type(CSV.fields)(f for f in CSV.fields if f.source != "fine_id"))
+    assert "no Bursar reference" in (pr.unreadable(no_ref, summed=True) or ""), "only a patron's line may omit it"
+    with pytest.raises(pf.BadLine, match="no Bursar reference"):
+        pr.parse_line(PER_PATRON, "0860309439,247.05")
+    values = pr.parse_line(PER_PATRON, "0860309439,247.05", summed=True)
+    assert (values.emplid, values.fine_id, values.amount) == ("0860309439", "", Decimal("247.05"))
+    name = pr.parse_file_name(PER_PATRON, PREFIX, "LIB_charges.dat.20260304.3.crd.csv")
+    assert name is not None
+    read = pr.parse_file(PER_PATRON, b"0860309439,-7.50\n9350674119,-10.00\n", name, summed=True)
+    assert [v.amount for v in read.values] == [Decimal("-7.50"), Decimal("-10.00")]
+    with pytest.raises(pf.BadLine):
+        pr.parse_file(PER_PATRON, b"0860309439,-7.50\n", name)
