@@ -7,11 +7,12 @@ Three phases, each safe to interrupt:
    `building` (created on the first good line, so export ids only count real exports).  The
    97-character line is stored with it, so a resumed export writes the same bytes.
 3. write: the `.1`/`.2` files are written atomically (temp, fsync, rename, mode 0600) from the
-   stored lines, and only then is the export marked `written`.  A crash in between leaves a
+   stored lines, streamed, and only then is the export marked `written`.  A crash in between leaves a
    `building` export that the next run finishes with the same lines.
 
 One bad fine (an inconsistent ledger, a value too wide for its field) is reported and left for a
-later run; it never blocks the others.
+later run; it never blocks the others.  Every phase streams from the store, so memory does not
+grow with the number of fines (except the groups of aggregate = "patron", summed in memory).
 """
 
 from __future__ import annotations
