@@ -20,7 +20,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,23 +32,25 @@ from bursar.runtime import fs
 from bursar.runtime.summary import Summary
 
 
-def write_file_atomic(path: Path, lines: Sequence[str], *, line_ending: str = "\n",
+def write_file_atomic(path: Path, lines: Iterable[str], *, line_ending: str = "\n",
                       encoding: str = "ascii") -> int:
     """Write an export file's lines (`bf.file_bytes`) to `path` all at once; the bytes written.
 
     Why: the file is uploaded to the Bursar later; a half-written file must never exist under
     its real name.  `fs.atomic_file` writes it: a temporary file in the same directory, mode
     0600 (fines data is personal), fsynced, renamed over `path` (atomic on POSIX), the directory
-    fsynced so the rename survives a crash.  On any error the temporary file is removed and
-    `path` is untouched."""
+    fsynced so the rename survives a crash.  On any error (a bad line too, `bf.BadLine`, found
+    as the lines stream in) the temporary file is removed and `path` is untouched."""
     path = Path(path)
-    data = bf.file_bytes(lines, line_ending=line_ending, encoding=encoding, name=path.name)
+    size = 0
     try:
         with fs.atomic_file(path) as fh:
-            fh.write(data)
+            for chunk in bf.file_chunks(lines, line_ending=line_ending, encoding=encoding, name=path.name):
+                fh.write(chunk)
+                size += len(chunk)
     except OSError as exc:
         raise BursarError(f"could not write {path}: {exc.strerror or exc}") from exc
-    return len(data)
+    return size
 
 
 class Effects:
@@ -76,9 +78,10 @@ class Effects:
         """Where a file of ours is to be read: `path` itself when it exists."""
         return path if path.is_file() else None
 
-    def write_export(self, path: Path, lines: Sequence[str], line_ending: str = "\n",
+    def write_export(self, path: Path, lines: Iterable[str], line_ending: str = "\n",
                      encoding: str = "ascii", preview: bool = False) -> int:
-        """`preview` (a profile preview) only changes how a dry run shows the lines."""
+        """`lines` may be a stream (read once); `preview` (a profile preview) only changes how a
+        dry run shows the lines."""
         return write_file_atomic(path, lines, line_ending=line_ending, encoding=encoding)
 
     def move(self, source: Path, target: Path) -> None:
@@ -174,18 +177,19 @@ class DryRunEffects(Effects):
                 return source if source.is_file() else None
         return path if path.is_file() else None
 
-    def write_export(self, path: Path, lines: Sequence[str], line_ending: str = "\n",
+    def write_export(self, path: Path, lines: Iterable[str], line_ending: str = "\n",
                      encoding: str = "ascii", preview: bool = False) -> int:
+        shown = list(lines)  # every line is noted below anyway
         copy = self.scratch() / f"{len(self._written)}-{path.name}"
-        size = write_file_atomic(copy, lines, line_ending=line_ending, encoding=encoding)
+        size = write_file_atomic(copy, shown, line_ending=line_ending, encoding=encoding)
         self._written[path] = copy
         marks = ", spaces as ·, tabs as →, line ends as ↵" if preview else ""
-        self._note(f"would write {path} ({len(lines)} lines{marks}):")
+        self._note(f"would write {path} ({len(shown)} lines{marks}):")
         with self._lock:
             if preview:
-                self._notes.extend(f"    |{mark_invisible(line, line_ending)}|" for line in lines)
+                self._notes.extend(f"    |{mark_invisible(line, line_ending)}|" for line in shown)
             else:
-                self._notes.extend(f"    |{line}|" for line in lines)
+                self._notes.extend(f"    |{line}|" for line in shown)
         return size
 
     def move(self, source: Path, target: Path) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import string
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -367,34 +367,64 @@ def _render(template: str, values: Mapping[str, object]) -> str:
     return template.format_map(values)
 
 
-def aggregate_line(p: Profile, template: str, amounts: Sequence[Decimal], *, export_date: str,
+class Tally:
+    """What a header or footer counts, added up one amount at a time (an export file is
+    written from a stream of lines, never held whole): the same sums, in the same order, as
+    over the list of amounts."""
+
+    def __init__(self, amounts: Iterable[Decimal] = ()) -> None:
+        self.count = 0
+        self.total = Decimal(0)
+        self.charges_count = 0
+        self.charges = Decimal(0)
+        self.credits_count = 0
+        self.credits = Decimal(0)  # signed (negative)
+        for amount in amounts:
+            self.add(amount)
+
+    def add(self, amount: Decimal) -> None:
+        self.count += 1
+        self.total += amount
+        if amount > 0:
+            self.charges_count += 1
+            self.charges += amount
+        elif amount < 0:
+            self.credits_count += 1
+            self.credits += amount
+
+
+def aggregate_line(p: Profile, template: str, amounts: Sequence[Decimal] | Tally, *, export_date: str,
                    export_id: int) -> str:
     """A header or footer line: {count}, {total} (signed sum), {charges_total}, {credits_total}
     (absolute), {charges_count}, {credits_count}, {date}, {export_id}."""
-    charges = [a for a in amounts if a > 0]
-    credits = [a for a in amounts if a < 0]
+    tally = amounts if isinstance(amounts, Tally) else Tally(amounts)
 
     def money(m: Decimal) -> str:
         return format_amount(m, decimals=p.total_decimals, implied=p.total_implied, sign="minus")
 
     return _render(template, {
-        "count": len(amounts), "total": money(sum(amounts, Decimal(0))),
-        "charges_total": money(sum(charges, Decimal(0))), "credits_total": money(-sum(credits, Decimal(0))),
-        "charges_count": len(charges), "credits_count": len(credits),
+        "count": tally.count, "total": money(tally.total),
+        "charges_total": money(tally.charges), "credits_total": money(-tally.credits),
+        "charges_count": tally.charges_count, "credits_count": tally.credits_count,
         "date": _date_token(p, export_date), "export_id": export_id,
     })
 
 
-def file_lines(p: Profile, lines: Sequence[str], amounts: Sequence[Decimal], *, export_date: str,
+def file_lines(p: Profile, lines: Iterable[str], amounts: Sequence[Decimal] | Tally, *, export_date: str,
                export_id: int) -> list[str]:
     """The lines of one file: header, the stored lines, footer."""
-    out = []
+    return list(file_stream(p, lines, amounts if isinstance(amounts, Tally) else Tally(amounts),
+                            export_date=export_date, export_id=export_id))
+
+
+def file_stream(p: Profile, lines: Iterable[str], tally: Tally, *, export_date: str,
+                export_id: int) -> Iterator[str]:
+    """`file_lines` as a stream: `tally` adds up the amounts of `lines` (read once, lazily)."""
     if p.header is not None:
-        out.append(aggregate_line(p, p.header, amounts, export_date=export_date, export_id=export_id))
-    out.extend(lines)
+        yield aggregate_line(p, p.header, tally, export_date=export_date, export_id=export_id)
+    yield from lines
     if p.footer is not None:
-        out.append(aggregate_line(p, p.footer, amounts, export_date=export_date, export_id=export_id))
-    return out
+        yield aggregate_line(p, p.footer, tally, export_date=export_date, export_id=export_id)
 
 
 def _date_token(p: Profile, export_date: str) -> str:

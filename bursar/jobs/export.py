@@ -7,16 +7,18 @@ Three phases, each safe to interrupt:
    `building` (created on the first good line, so export ids only count real exports).  The
    97-character line is stored with it, so a resumed export writes the same bytes.
 3. write: the `.1`/`.2` files are written atomically (temp, fsync, rename, mode 0600) from the
-   stored lines, and only then is the export marked `written`.  A crash in between leaves a
+   stored lines, streamed, and only then is the export marked `written`.  A crash in between leaves a
    `building` export that the next run finishes with the same lines.
 
 One bad fine (an inconsistent ledger, a value too wide for its field) is reported and left for a
-later run; it never blocks the others.
+later run; it never blocks the others.  Every phase streams from the store, so memory does not
+grow with the number of fines (except the groups of aggregate = "patron", summed in memory).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -31,6 +33,7 @@ from bursar.rules import bursar_file as bf
 from bursar.rules import ledger
 from bursar.rules.money import ZERO
 from bursar.runtime import crash
+from bursar.runtime.idbits import IdBits
 from bursar.runtime.leftovers import export_leftovers
 from bursar.runtime.summary import Summary
 
@@ -58,8 +61,14 @@ def apply_alma_imports(ctx: JobContext, summary: Summary) -> None:
     store = ctx.store
     stamp = ctx.utc_now
     settle_sent_lines(ctx, summary)  # lines the Bursar has already (a restore): counted before deciding
-    fine_ids = list(dict.fromkeys(t["fine"] for t in store.find("trans_alma", {"newAlmaImp": True})))
-    for fine_id in fine_ids:
+    # Each fine once, in the order of its first new Alma line, streamed: the flags cleared below
+    # drop its other lines from the batches still to come, and `seen` skips those already read.
+    seen = IdBits()
+    for t in store.find("trans_alma", {"newAlmaImp": True}):
+        fine_id = t["fine"]
+        if fine_id in seen:
+            continue
+        seen.add(fine_id)
         fine = store.get("fines", fine_id)
         if fine is None:
             summary.flag(f"ledger fine id {fine_id}", "Alma lines point to a fine that does not exist")
@@ -96,9 +105,11 @@ def build_export(ctx: JobContext, summary: Summary) -> dict | None:
     stamp = ctx.utc_now
     export = store.find_one("burs_exports", {"state": "building"})
     layout = ctx.settings.profile
-    ready = _lines_to_attach(ctx, summary)
-    if layout.aggregate == "patron":
-        ready = _aggregate(ctx, export, ready, summary)
+    ready: Iterable[_Line]
+    if layout.aggregate == "patron":  # a group's text needs all its members first
+        ready = _aggregate(ctx, export, list(_lines_to_attach(ctx, summary, attached_at_once=False)), summary)
+    else:  # each line attached as it is formatted: memory stays flat in the number of lines
+        ready = _lines_to_attach(ctx, summary, attached_at_once=True)
     for line in ready:
         if export is None:
             export = _new_export(ctx)
@@ -128,35 +139,40 @@ def _new_export(ctx: JobContext) -> dict:
     return export
 
 
-def _lines_to_attach(ctx: JobContext, summary: Summary) -> list[_Line]:
-    """Every pending Bursar line that can go out now, formatted (one line per ledger line);
-    the others are reported and stay pending."""
+def _lines_to_attach(ctx: JobContext, summary: Summary, *, attached_at_once: bool) -> Iterator[_Line]:
+    """Every pending Bursar line that can go out now, formatted (one line per ledger line), in
+    the order of the ledger lines; the others are reported and stay pending.  Streamed: with
+    `attached_at_once` the caller attaches each line before the next is read (so a part's
+    charge is stored before its reversal is formatted); otherwise the charges of this run are
+    remembered here."""
     store = ctx.store
     s = ctx.settings
     stamp = ctx.utc_now
-    pending = [t["id"] for t in store.find("trans_burs", {"newBursExp": True})]
     billing = ctx.today
     layout = s.profile
     due = pf.profile_due_date(layout, billing, s.due_day)
     term = pf.profile_term(layout, billing)
-    held: dict[int, tuple[str, str] | None] = {}
+    decided = IdBits()  # fines whose selection was decided (once a run: it is counted)
+    held = IdBits()  # those of them whose lines stay pending
     charged: dict[int, str] = {}  # part id -> the term of its charge in this run (not stored yet)
-    out: list[_Line] = []
-    for tb_id in pending:
-        tb = store.get("trans_burs", tb_id)
-        if tb is None or not tb["newBursExp"]:
-            continue
+    # Only this line changes while it is read (a line attached, a zero line cleared), so the
+    # streamed document is current.
+    for tb in store.find("trans_burs", {"newBursExp": True}):
+        tb_id = tb["id"]
         fine = store.get("fines", tb["fine"])
         ref = f"fine {fine['rootAlmaFineId'] if fine else tb['fine']}"
-        if tb["fine"] not in held:
-            reason = held[tb["fine"]] = not_yet_billed(ctx, tb["fine"])
+        if tb["fine"] not in decided:
+            decided.add(tb["fine"])
+            reason = not_yet_billed(ctx, tb["fine"])
+            if reason is not None:
+                held.add(tb["fine"])
             if reason is not None and reason[0] == pf.UNKNOWN:
                 summary.flag(ref, f"not billed: {reason[1]}; left for a later run")
             elif reason is not None:
                 summary.count("fines not billed: " + ("excluded by the profile" if reason[0] == pf.EXCLUDED
                                                       else "not yet eligible"))
                 summary.note(f"{ref} not billed: {reason[1]}")
-        if held[tb["fine"]] is not None:
+        if tb["fine"] in held:
             continue  # left pending: billed on the first export after it becomes eligible
         if store.find_one("burs_export_trans", {"transBurs": tb_id}) is not None:
             # attached before a crash, flag not yet cleared
@@ -190,10 +206,9 @@ def _lines_to_attach(ctx: JobContext, summary: Summary) -> list[_Line]:
         except (FieldTooWide, bf.BadLine) as exc:
             summary.flag(ref, f"{exc}; left for a later run")
             continue
-        if md_changes:
+        if md_changes and not attached_at_once:
             charged[md["id"]] = term
-        out.append(_Line(tb_id, md, ref, values, md_changes, text))
-    return out
+        yield _Line(tb_id, md, ref, values, md_changes, text)
 
 
 def line_group(values: pf.LineValues) -> str:
@@ -303,44 +318,75 @@ def ordered_lines(ctx: JobContext, export_id: int) -> list[tuple[str, Decimal]]:
     return out
 
 
+def _streamed_lines(ctx: JobContext, export_id: int) -> Iterator[tuple[str, Decimal]]:
+    """`ordered_lines` of an export without patron's lines (aggregate = "patron"), streamed."""
+    labels: Labels | None = None
+    for row in ctx.store.find("burs_export_trans", {"bursExport": export_id}, order_by="transBurs"):
+        tb = ctx.store.get("trans_burs", row["transBurs"])
+        if tb is not None:
+            amount = tb["amt"]
+        else:
+            labels = labels or Labels(ctx)
+            amount = labels.parse(row["line"], row.get("profile"))[1].amount
+        yield row["line"], amount
+
+
 def write_export(ctx: JobContext, export: dict, summary: Summary) -> None:
+    """Each file is written from a stream of its lines (read from the store again for each
+    file, after one pass that counts them), so memory does not grow with the export; an
+    export of patron's lines (aggregate = "patron") is summed in memory first."""
     s = ctx.settings
-    rows = ordered_lines(ctx, export["id"])
-    charges = [r for r in rows if r[1] > 0]
-    reversals = [r for r in rows if r[1] < 0]
-    if not charges and not reversals:
-        ctx.store.delete_where("burs_exports", {"id": export["id"]})  # created just before a crash
+    export_id = export["id"]
+    grouped = any(row.get("lineGroup") for row in ctx.store.find("burs_export_trans", {"bursExport": export_id}))
+    summed = ordered_lines(ctx, export_id) if grouped else None
+
+    def rows() -> Iterator[tuple[str, Decimal]]:
+        if summed is not None:
+            return iter(summed)
+        return _streamed_lines(ctx, export_id)
+
+    every, charges, reversals = pf.Tally(), pf.Tally(), pf.Tally()
+    totals = {bf.CHARGES_KIND: ZERO, bf.REVERSALS_KIND: ZERO}
+    for _, amount in rows():
+        every.add(amount)
+        if amount > 0:
+            charges.add(amount)
+            totals[bf.CHARGES_KIND] += amount
+        elif amount < 0:
+            reversals.add(amount)
+            totals[bf.REVERSALS_KIND] += -amount
+    if not charges.count and not reversals.count:
+        ctx.store.delete_where("burs_exports", {"id": export_id})  # created just before a crash
         return
     layout = s.profile
     remember(ctx, layout)  # its files are recognised by it after a change of profile (export_files)
     names: dict[int, str | None] = {}
-    totals = {bf.CHARGES_KIND: sum((a for _, a in charges), ZERO),
-              bf.REVERSALS_KIND: sum((-a for _, a in reversals), ZERO)}
+    files: tuple[tuple[int, pf.Tally, Callable[[Decimal], bool]], ...]
     if layout.split:
-        files = ((bf.CHARGES_KIND, charges), (bf.REVERSALS_KIND, reversals))
+        files = ((bf.CHARGES_KIND, charges, lambda a: a > 0), (bf.REVERSALS_KIND, reversals, lambda a: a < 0))
     else:  # one file, in the order the ledger lines were created
-        files = ((bf.CHARGES_KIND, rows), (bf.REVERSALS_KIND, []))
-    for kind, lines in files:
-        names[kind] = (pf.file_name(layout, s.file_prefix, export["exportDate"], export["id"], kind)
-                       if lines else None)
+        files = ((bf.CHARGES_KIND, every, lambda a: True), (bf.REVERSALS_KIND, pf.Tally(), lambda a: False))
+    for kind, tally, _ in files:
+        names[kind] = (pf.file_name(layout, s.file_prefix, export["exportDate"], export_id, kind)
+                       if tally.count else None)
     ctx.effects.ensure_dir(s.exports_dir, "EXPORTS_DIR")
-    for kind, lines in files:
+    for kind, tally, belongs in files:
         name = names[kind]
         if name is not None:  # named only when it has lines
-            text = pf.file_lines(layout, [t for t, _ in lines], [a for _, a in lines],
-                                 export_date=export["exportDate"], export_id=export["id"])
+            text = pf.file_stream(layout, (t for t, a in rows() if belongs(a)), tally,
+                                  export_date=export["exportDate"], export_id=export_id)
             ctx.effects.write_export(s.exports_dir / name, text, layout.line_ending, layout.encoding,
                                      preview=layout.preview)
             crash.point(f"export.after_write_{kind}")
     ctx.store.update("burs_exports", export["id"], {
         "state": "written", "chargesFilename": names[1], "reversalsFilename": names[2],
-        "numSent": len(charges) + len(reversals), "numCharges": len(charges), "numReversals": len(reversals),
+        "numSent": charges.count + reversals.count, "numCharges": charges.count, "numReversals": reversals.count,
         "chargesTotal": totals[1], "reversalsTotal": totals[2], "updated": ctx.utc_now,
     })
-    summary.count("charge lines", len(charges), totals[1])
-    summary.count("reversal lines", len(reversals), totals[2])
-    members = sum(1 for _ in ctx.store.find("burs_export_trans", {"bursExport": export["id"]}))
-    if members != len(rows):  # aggregate = "patron"
+    summary.count("charge lines", charges.count, totals[1])
+    summary.count("reversal lines", reversals.count, totals[2])
+    members = sum(1 for _ in ctx.store.find("burs_export_trans", {"bursExport": export_id}))
+    if members != every.count:  # aggregate = "patron"
         summary.count("ledger lines in those (one line per patron and account)", members)
     summary.note(f"export {export['id']}: " + ", ".join(n for n in names.values() if n)
                  + f" in {s.exports_dir}")

@@ -32,7 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from bursar.clients.alma.analytics import iter_report, window_filter
-from bursar.errors import BursarError, ReportError, SettingsError, StoreError
+from bursar.errors import BursarError, ReportError, SettingsError
 from bursar.jobs.context import JobContext, log, midnight, recorded
 from bursar.jobs.ledger_store import alma_lines, burs_lines, trans_alma_doc, trans_burs_doc
 from bursar.jobs.rollforward import settle_sent_lines
@@ -134,7 +134,8 @@ def run(ctx: JobContext, *, full: bool = False) -> Summary:
 STAGING_PREFIX = "pybursar-import-"
 STAGED_FILE_MODE = 0o600
 _STAGED_FILES = frozenset({"trans.jsonl", "fines.jsonl", "balances.jsonl", "trans.seen.sqlite3",
-                           "fines.seen.sqlite3", "trans.seen.sqlite3-journal", "fines.seen.sqlite3-journal"})
+                           "fines.seen.sqlite3", "trans.seen.sqlite3-journal", "fines.seen.sqlite3-journal",
+                           "balances.merged.sqlite3", "balances.merged.sqlite3-journal"})
 _STAGING_RE = re.compile(rf"^{STAGING_PREFIX}(\d+)-[A-Za-z0-9_]+$")
 _OLD_STAGING_RE = re.compile(r"^bursar-import-[A-Za-z0-9_]+$")  # earlier versions, in the system temp folder
 _OLD_STAGING_AGE = 24 * 3600  # seconds: an earlier version's folder this old is not a running import
@@ -481,22 +482,26 @@ class _Merger:
 
     # -- patrons ------------------------------------------------------------------------
     def patrons(self, rows: StagedReport) -> None:
-        seen: set[str] = set()
-        batch: list[tuple[str, Decimal]] = []
-        for row in rows:
-            try:
-                patron_id, balance = parse_balance(row)
-            except RowError as exc:
-                self.summary.flag("balances report row", str(exc))
-                continue
-            if patron_id in seen:  # first occurrence wins, as in the original
-                continue
-            seen.add(patron_id)
-            batch.append((patron_id, balance))
-            if len(batch) == _PATRON_BATCH:
-                self._merge_patrons(batch)
-                batch = []
-        self._merge_patrons(batch)
+        # the patrons read so far, on disk beside the staged report: memory stays flat in the
+        # number of patrons
+        seen = _SeenIds(rows.path.with_suffix(".merged.sqlite3"))
+        try:
+            batch: list[tuple[str, Decimal]] = []
+            for row in rows:
+                try:
+                    patron_id, balance = parse_balance(row)
+                except RowError as exc:
+                    self.summary.flag("balances report row", str(exc))
+                    continue
+                if not seen.add(patron_id, 0):  # first occurrence wins, as in the original
+                    continue
+                batch.append((patron_id, balance))
+                if len(batch) == _PATRON_BATCH:
+                    self._merge_patrons(batch)
+                    batch = []
+            self._merge_patrons(batch)
+        finally:
+            seen.close()
 
     def _merge_patrons(self, batch: list[tuple[str, Decimal]]) -> None:
         """One look-up of a batch of the report's patrons: the report lists every patron with
@@ -771,12 +776,9 @@ class _Merger:
     def alma_payments(self) -> None:
         """A payment recorded in Alma is assumed to have come from the Bursar (Direction 2), so
         the Bursar already knows: record it on the Bursar side without exporting it."""
-        # ids only: memory must not grow with the report (rows are read one at a time below)
-        pending = [t["id"] for t in self.store.find("trans_alma", {"newAlmaImp": True, "type": "Payment"})]
-        for payment_id in pending:
-            payment = self.store.get("trans_alma", payment_id)
-            if payment is None:  # listed just above, in this run: the store lost it
-                raise StoreError(f"Alma transaction {payment_id} was not found right after it was listed")
+        # Streamed (memory must not grow with the report): only the payment read is changed
+        # below, so each streamed document is current.
+        for payment in self.store.find("trans_alma", {"newAlmaImp": True, "type": "Payment"}):
             parts = [md["bursFineId"] for md in self.store.find("fine_mds", {"fine": payment["fine"]})]
             lines, excess = ledger.mirror_alma_payment(abs(payment["amt"]), parts,
                                                        burs_lines(self.store, payment["fine"]))

@@ -30,10 +30,11 @@ Columns are 1-based and inclusive; Python slices are given alongside.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import islice
 
 from bursar import profile
 from bursar.profile import BadLine, due_date, term_code  # noqa: F401  (callers use them from here)
@@ -211,17 +212,26 @@ def parse_file_name(prefix: str, name: str) -> FileName | None:
     return FileName(m.group(1), int(m.group(2)), int(m.group(3)))
 
 
-def file_bytes(lines: Sequence[str], *, line_ending: str = "\n", encoding: str = "ascii",
+def file_bytes(lines: Iterable[str], *, line_ending: str = "\n", encoding: str = "ascii",
                name: str = "the file") -> bytes:
     """The bytes of an export file: each line followed by `line_ending`, the last too.
 
     A line with a line break in it, or a character the encoding cannot carry, is refused
     (`BadLine`): the Bursar reads one record per line.  Writing the bytes is an effect
     (`bursar.effects.write_file_atomic`)."""
-    for line in lines:
-        if "\n" in line or "\r" in line:
-            raise BadLine("a file line must not contain a line break")
-    try:
-        return "".join(line + line_ending for line in lines).encode(encoding)
-    except UnicodeEncodeError:
-        raise BadLine(f"a line for {name} has a character that is not {encoding.upper()}") from None
+    return b"".join(file_chunks(lines, line_ending=line_ending, encoding=encoding, name=name))
+
+
+def file_chunks(lines: Iterable[str], *, line_ending: str = "\n", encoding: str = "ascii",
+                name: str = "the file", size: int = 1000) -> Iterator[bytes]:
+    """`file_bytes` in pieces of `size` lines, for a file written from a stream of lines; a bad
+    line (`BadLine`) is found when its piece is reached."""
+    lines = iter(lines)
+    while chunk := list(islice(lines, size)):
+        for line in chunk:
+            if "\n" in line or "\r" in line:
+                raise BadLine("a file line must not contain a line break")
+        try:
+            yield "".join(line + line_ending for line in chunk).encode(encoding)
+        except UnicodeEncodeError:
+            raise BadLine(f"a line for {name} has a character that is not {encoding.upper()}") from None
