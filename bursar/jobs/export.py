@@ -293,18 +293,11 @@ def ordered_lines(ctx: JobContext, export_id: int) -> list[tuple[str, Decimal]]:
     out: list[tuple[str, Decimal]] = []
     at: dict[str, int] = {}
     read_back: set[str] = set()
-    labels: Labels | None = None
-    for row in ctx.store.find("burs_export_trans", {"bursExport": export_id}, order_by="transBurs"):
-        tb = ctx.store.get("trans_burs", row["transBurs"])
-        if tb is not None:
-            amount = tb["amt"]
-        else:
-            labels = labels or Labels(ctx)
-            amount = labels.parse(row["line"], row.get("profile"))[1].amount
+    for row, amount, known in _rows_with_amounts(ctx, export_id):
         group = row.get("lineGroup")
         if group and group in at:
             text, total = out[at[group]]
-            if tb is None:
+            if not known:
                 out[at[group]] = (text, amount)
                 read_back.add(group)
             elif group not in read_back:
@@ -312,7 +305,7 @@ def ordered_lines(ctx: JobContext, export_id: int) -> list[tuple[str, Decimal]]:
             continue
         if group:
             at[group] = len(out)
-            if tb is None:
+            if not known:
                 read_back.add(group)
         out.append((row["line"], amount))
     return out
@@ -320,15 +313,20 @@ def ordered_lines(ctx: JobContext, export_id: int) -> list[tuple[str, Decimal]]:
 
 def _streamed_lines(ctx: JobContext, export_id: int) -> Iterator[tuple[str, Decimal]]:
     """`ordered_lines` of an export without patron's lines (aggregate = "patron"), streamed."""
+    return ((row["line"], amount) for row, amount, _ in _rows_with_amounts(ctx, export_id))
+
+
+def _rows_with_amounts(ctx: JobContext, export_id: int) -> Iterator[tuple[dict, Decimal, bool]]:
+    """Each stored line of the export, in ledger-line order, with its signed amount and whether
+    that came from its ledger line (True) or from reading the line back with its profile."""
     labels: Labels | None = None
     for row in ctx.store.find("burs_export_trans", {"bursExport": export_id}, order_by="transBurs"):
         tb = ctx.store.get("trans_burs", row["transBurs"])
         if tb is not None:
-            amount = tb["amt"]
+            yield row, tb["amt"], True
         else:
             labels = labels or Labels(ctx)
-            amount = labels.parse(row["line"], row.get("profile"))[1].amount
-        yield row["line"], amount
+            yield row, labels.parse(row["line"], row.get("profile"))[1].amount, False
 
 
 def write_export(ctx: JobContext, export: dict, summary: Summary) -> None:
