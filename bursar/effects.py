@@ -34,7 +34,7 @@ from bursar.runtime.summary import Summary
 
 def write_file_atomic(path: Path, lines: Iterable[str], *, line_ending: str = "\n",
                       encoding: str = "ascii") -> int:
-    """Write an export file's lines (`bf.file_bytes`) to `path` all at once; the bytes written.
+    """Write an export file's lines (`bf.file_chunks`) to `path` all at once; the bytes written.
 
     Why: the file is uploaded to the Bursar later; a half-written file must never exist under
     its real name.  `fs.atomic_file` writes it: a temporary file in the same directory, mode

@@ -212,20 +212,12 @@ def parse_file_name(prefix: str, name: str) -> FileName | None:
     return FileName(m.group(1), int(m.group(2)), int(m.group(3)))
 
 
-def file_bytes(lines: Iterable[str], *, line_ending: str = "\n", encoding: str = "ascii",
-               name: str = "the file") -> bytes:
-    """The bytes of an export file: each line followed by `line_ending`, the last too.
-
-    A line with a line break in it, or a character the encoding cannot carry, is refused
-    (`BadLine`): the Bursar reads one record per line.  Writing the bytes is an effect
-    (`bursar.effects.write_file_atomic`)."""
-    return b"".join(file_chunks(lines, line_ending=line_ending, encoding=encoding, name=name))
-
-
 def file_chunks(lines: Iterable[str], *, line_ending: str = "\n", encoding: str = "ascii",
                 name: str = "the file", size: int = 1000) -> Iterator[bytes]:
-    """`file_bytes` in pieces of `size` lines, for a file written from a stream of lines; a bad
-    line (`BadLine`) is found when its piece is reached."""
+    """The bytes of an export file, in pieces of `size` lines: each line followed by
+    `line_ending`, the last too.  A line with a line break in it, or a character the encoding
+    cannot carry, is refused (`BadLine`, found when its piece is reached): the Bursar reads one
+    record per line.  Writing the pieces is an effect (`bursar.effects.write_file_atomic`)."""
     lines = iter(lines)
     while chunk := list(islice(lines, size)):
         for line in chunk:
