@@ -22,7 +22,6 @@ import csv
 import multiprocessing
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from import_export import run_step  # noqa: E402  (bench/ is the script's folder)
 
 from bursar.store import open_store  # noqa: E402
 
@@ -130,14 +131,7 @@ def run(n: int) -> str:
         env = {**os.environ, "BURSAR_DB_URI": f"sqlite:///{work / 'bench.sqlite3'}",
                "BURSAR_TIMEZONE": "America/Phoenix", "BURSAR_NOW": NOW.isoformat(),
                "REPORTS_DIR": str(work / "reports"), "LOG_DIR": str(work / "logs")}
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, str(ROOT / "abs.py"), "reconcile", "--quiet"], cwd=work, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-        code = os.waitstatus_to_exitcode(status)
-        if code not in (0, 3):
-            sys.exit(f"reconcile failed ({code}): {proc.stderr.read().decode() if proc.stderr else ''}")
+        elapsed, peak_mb, _ = run_step(env, work, "reconcile")
         with (work / "reports" / f"reconcile-{NOW:%Y%m%d}.csv").open(newline="") as fh:
             rows = list(csv.DictReader(fh))
         # a fine with less than 1.00 left reads as closed in Alma: reversal_missing, not balance_differs
@@ -145,7 +139,7 @@ def run(n: int) -> str:
         ok = "as built" if found == broken == len(rows) else f"FOUND {len(rows)}, BUILT {broken}"
         page = (work / "reports" / f"reconcile-{NOW:%Y%m%d}.html").stat().st_size
         print(f"(built {n:,} fines in {built:.1f} s)", file=sys.stderr)
-        return (f"| {n:,} | {elapsed:.1f} s | {usage.ru_maxrss / 1024:.0f} MB | {len(rows):,} ({ok}) "
+        return (f"| {n:,} | {elapsed:.1f} s | {peak_mb:.0f} MB | {len(rows):,} ({ok}) "
                 f"| {page / 1024:.0f} KiB |")
 
 
