@@ -19,11 +19,11 @@ import pytest
 
 from bursar.store import open_store
 
-from .conftest import Sandbox, make_sandbox
+from .conftest import Sandbox
 from .test_operations import backups
 from .test_profile_aggregate import PROFILE
 from .test_restore_rollforward import restore_day1
-from .week import Week
+from .week import Week, clean_week
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +41,7 @@ def _week(box: Sandbox, profile: Path) -> Week:
 @pytest.fixture(scope="module")
 def clean_patron_week(tmp_path_factory, worlds, patron_profile):
     """Three days of `today` with the per-patron profile, once, cleanly."""
-    with make_sandbox(tmp_path_factory.mktemp("clean-patron"), worlds) as box:
-        week = _week(box, patron_profile)
-        for index in range(3):
-            week.today(index)
+    with clean_week(tmp_path_factory.mktemp("clean-patron"), worlds, str(patron_profile)) as week:
         yield week
 
 
@@ -154,10 +151,7 @@ def test_a_patron_export_the_backup_has_as_written_is_rolled_forward_to_sent(san
 @pytest.fixture(scope="module")
 def clean_fine_week(tmp_path_factory, worlds):
     """The same three days with the default profile (one line per fine)."""
-    with make_sandbox(tmp_path_factory.mktemp("clean-fine"), worlds) as box:
-        week = Week(box)
-        for index in range(3):
-            week.today(index)
+    with clean_week(tmp_path_factory.mktemp("clean-fine"), worlds) as week:
         yield week
 
 

@@ -21,11 +21,11 @@ from bursar import profile as pf
 from bursar import profile_read as pr
 
 from . import reconcile_world as rw
-from .conftest import Sandbox, make_sandbox
+from .conftest import Sandbox
 from .test_operations import backups
 from .test_reconcile import report_rows
 from .test_restore_rollforward import restore_day1
-from .week import Week
+from .week import Week, clean_week
 
 CSV = "peoplesoft-csv"
 PREFIX = "LIB_charges.dat"
@@ -56,11 +56,7 @@ def billed(week: Week, profiles: list[pf.Profile]) -> Counter:
 @pytest.fixture(scope="module")
 def clean_csv_week(tmp_path_factory, worlds):
     """Three days of `today` with the CSV profile, once, cleanly."""
-    with make_sandbox(tmp_path_factory.mktemp("clean-csv"), worlds) as box:
-        box.env["BURSAR_PROFILE"] = CSV
-        week = Week(box)
-        for index in range(3):
-            week.today(index)
+    with clean_week(tmp_path_factory.mktemp("clean-csv"), worlds, CSV) as week:
         yield week
 
 

@@ -13,18 +13,16 @@ from collections import Counter
 
 import pytest
 
-from .conftest import Sandbox, make_sandbox
+from .conftest import Sandbox
 from .test_operations import backups
 from .week import Week
+from .week import clean_week as clean_week_of
 
 
 @pytest.fixture
 def clean_week(tmp_path_factory, worlds):
     """The same three days run once, cleanly: what the Bursar and Alma should end up with."""
-    with make_sandbox(tmp_path_factory.mktemp("clean"), worlds) as box:
-        week = Week(box)
-        for index in range(3):
-            week.today(index)
+    with clean_week_of(tmp_path_factory.mktemp("clean"), worlds) as week:
         yield week
 
 

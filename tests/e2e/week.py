@@ -8,12 +8,15 @@ kept, so a test can say that nothing was replaced and no line arrived twice.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from datetime import time as dtime
+from pathlib import Path
 
 from bursar.sandbox.payments_gen import fold_payments, install_world_keeping_payments, payment_files
 
-from .conftest import Sandbox
+from .conftest import Sandbox, make_sandbox
 
 
 class Week:
@@ -59,3 +62,17 @@ class Week:
 
     def paid(self) -> Counter:
         return Counter((c["fee_id"], c["amount"]) for c in self.sandbox.alma.pay_calls)
+
+
+@contextmanager
+def clean_week(base: Path, worlds: list, profile: str | None = None) -> Iterator[Week]:
+    """The three sandbox days of `today` run once, cleanly, on a sandbox of their own under `base`
+    (with `profile` as BURSAR_PROFILE): what the Bursar and Alma should end up with, for a test
+    to compare its own week against."""
+    with make_sandbox(base, worlds) as box:
+        if profile is not None:
+            box.env["BURSAR_PROFILE"] = profile
+        week = Week(box)
+        for index in range(3):
+            week.today(index)
+        yield week
